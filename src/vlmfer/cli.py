@@ -1,0 +1,215 @@
+"""The ``vlmfer`` command line.
+
+Exit codes: 0 success, 1 the run finished with errors, 2 usage or configuration error.
+Heavy modules are imported inside each command so ``vlmfer --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vlmfer import __version__
+from vlmfer.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_ERRORS = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from vlmfer.plugins import get_registry
+
+    entries = get_registry().all_entries()
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return EXIT_OK
+    width = max((len(e.name) for e in entries), default=4)
+    for e in entries:
+        origin = f"{e.distribution or '?'} {e.version or ''}".strip()
+        print(f"{e.kind:<10} {e.name:<{width}}  {origin} ({e.plugin})")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vlmfer.engine.config import load_experiment
+    from vlmfer.engine.experiment import dry_run, run_experiment
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    overrides = {
+        "dataset": {"name": args.dataset, "root": args.data_root, "split": args.split,
+                    "limit": args.limit, "classes": classes},
+        "model": {"name": args.model, "base_url": args.base_url},
+        "strategy": {"name": args.strategy},
+        "run": {"concurrency": args.concurrency, "rpm": args.rpm, "tpm": args.tpm,
+                "out": args.out, "cache": False if args.no_cache else None,
+                "quiet": True if args.quiet else None, "batch": True if args.batch else None},
+    }
+    exp = load_experiment(Path(args.config) if args.config else None, overrides=overrides,
+                          sets=args.set)
+    if args.dry_run:
+        print(dry_run(exp))
+        return EXIT_OK
+    if exp.run.batch:
+        raise ConfigError("--batch is not available in this version yet (provider batch APIs)")
+    try:
+        run = run_experiment(exp, command=sys.argv)
+    except KeyboardInterrupt:
+        print("vlmfer: interrupted; everything finished so far is saved. Resume with:\n  "
+              + " ".join(sys.argv), file=sys.stderr)
+        return 130
+    return _print_run(run, quiet=exp.run.quiet)
+
+
+def _print_run(run: Any, *, quiet: bool) -> int:
+    m = run.metrics
+    outcomes = m.get("outcomes", {})
+    if not quiet:
+        ci = m.get("ci", {})
+
+        def fmt(name: str) -> str:
+            lo, hi = (ci.get(name) or [None, None])[:2]
+            val = m.get(name)
+            if val is None:
+                return f"{name}=n/a"
+            band = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+            return f"{name}={val:.3f}{band}"
+
+        print(f"{run.path}: n={m.get('n')}  " + "  ".join(
+            fmt(k) for k in ("accuracy", "uar", "macro_f1")))
+        print("outcomes: " + ", ".join(f"{k}={v}" for k, v in outcomes.items()))
+        if m.get("neutral_rate") is not None:
+            print(f"neutral rate: predicted {m['neutral_rate']:.3f} vs gold "
+                  f"{m.get('gold_neutral_rate') or 0:.3f}")
+        cost = m.get("cost_usd")
+        print("cost: " + (f"${cost:.4f}" if cost is not None else "unknown"))
+    errors = outcomes.get("error", 0)
+    if errors:
+        print(f"{errors} sample(s) ended in an error; re-run the same command to retry them "
+              "after fixing the cause", file=sys.stderr)
+    # Refusals, blocks and invalid answers are results; only errors make the run unfinished.
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from vlmfer.demo import run_demo
+
+    return run_demo(args.out, quiet=args.quiet)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vlmfer.engine.run import Run
+
+    run = Run(Path(args.run_dir))
+    run.dir.read_manifest()  # a clear error if this is not a run folder
+    run.recompute()
+    path = run.report(Path(args.html) if args.html else None, thumbnails=not args.no_thumbnails)
+    print(f"metrics: {run.dir.metrics_path}")
+    print(f"report:  {path}")
+    return EXIT_OK
+
+
+def _not_yet(command: str, issue: str) -> Callable[[argparse.Namespace], int]:
+    def run(_: argparse.Namespace) -> int:
+        print(
+            f"vlmfer {command}: not available in this version yet ({issue}). "
+            "See README.md for what works today.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vlmfer",
+        description="Evaluate vision-language models on facial expression recognition.",
+    )
+    parser.add_argument("--version", action="version", version=f"vlmfer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("demo", help="offline end to end: emulator + generated media -> report")
+    p.add_argument("--out", default="vlmfer-demo", help="output folder (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="run an experiment (resumes if --out exists)")
+    p.add_argument("config", nargs="?", help="experiment TOML file")
+    p.add_argument("--dataset")
+    p.add_argument("--data-root")
+    p.add_argument("--split")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--classes", help="comma-separated labels to keep")
+    p.add_argument("--model", help="provider/model, e.g. openai/gpt-5.2")
+    p.add_argument("--base-url")
+    p.add_argument("--strategy")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any option, e.g. strategy.mapper=llm (repeatable)")
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--rpm", type=float)
+    p.add_argument("--tpm", type=float)
+    p.add_argument("--out")
+    p.add_argument("--dry-run", action="store_true", help="count, estimate and show a prompt")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--batch", action="store_true", help="use the provider's batch API")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="recompute metrics from predictions.jsonl, write report")
+    p.add_argument("run_dir")
+    p.add_argument("--html", help="where to write the HTML report (default: RUN_DIR/report.html)")
+    p.add_argument("--no-thumbnails", action="store_true",
+                   help="leave media thumbnails out of the confusion gallery")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("compare", help="paired significance test between two runs")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.set_defaults(func=_not_yet("compare", "reports"))
+
+    p = sub.add_parser("plugins", help="list every registered name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser("emulator", help="serve a loopback emulator of the OpenAI and Gemini APIs")
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(func=_not_yet("emulator", "the emulator"))
+
+    p = sub.add_parser("batch", help="provider batch APIs: submit, status, collect")
+    p.add_argument("action", choices=["submit", "status", "collect"])
+    p.add_argument("run_dir")
+    p.set_defaults(func=_not_yet("batch", "batch runs"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as e:
+        print(f"vlmfer: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vlmfer: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""From an ``Experiment`` (TOML + flags) to a run: build the components, check, go."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlmfer.datasets.base import Dataset
+from vlmfer.engine.config import Experiment
+from vlmfer.engine.run import EngineOptions, Run, check_capabilities, evaluate_async
+from vlmfer.errors import ConfigError
+from vlmfer.plugins import get_dataset, get_predictor, get_strategy
+from vlmfer.predictors.base import Predictor
+from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
+from vlmfer.types import Prompt, Response, Sample, Usage
+
+
+@dataclass
+class Parts:
+    dataset: Dataset
+    predictor: Predictor
+    strategy: Strategy
+    roles: dict[str, Predictor]
+    options: EngineOptions
+    out: Path
+
+
+def _predictor(spec: str, base_url: str | None, options: dict[str, Any]) -> Predictor:
+    opts = dict(options)
+    if base_url:
+        opts["base_url"] = base_url
+    predictor: Predictor = get_predictor(spec, **opts)
+    return predictor
+
+
+def build(exp: Experiment) -> Parts:
+    """Make the dataset, predictors and strategy that an experiment names."""
+    ds_cfg = exp.dataset
+    dataset: Dataset = get_dataset(ds_cfg.name, root=ds_cfg.root, split=ds_cfg.split,
+                                   **ds_cfg.plugin_options())
+    st_opts = exp.strategy.plugin_options()
+    if exp.media is not None:
+        st_opts["media"] = exp.media.model_dump()
+    strategy: Strategy = get_strategy(exp.strategy.name, **st_opts)
+    predictor = _predictor(exp.model.name, exp.model.base_url, exp.model.plugin_options())
+    roles: dict[str, Predictor] = {}
+    main_provider = exp.model.name.partition("/")[0]
+    for role, spec in strategy.roles().items():
+        same = spec.partition("/")[0] == main_provider
+        roles[role] = _predictor(spec, exp.model.base_url if same else None, {})
+    run = exp.run
+    options = EngineOptions(
+        concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
+        max_attempts=run.max_attempts, progress=not run.quiet, seed=run.seed, n_boot=run.n_boot,
+    )
+    out = Path(run.out or exp.default_out())
+    return Parts(dataset, predictor, strategy, roles, options, out)
+
+
+def run_experiment(exp: Experiment, *, command: Sequence[str] | None = None) -> Run:
+    parts = build(exp)
+    return asyncio.run(
+        evaluate_async(parts.dataset, parts.predictor, parts.strategy, out=parts.out,
+                       options=parts.options, roles=parts.roles, command=command)
+    )
+
+
+class _Capture:
+    """A context that records the first prompt and stops: nothing is sent."""
+
+    def __init__(self, sample: Sample) -> None:
+        self._sample = sample
+        self.prompts: list[tuple[str, Prompt]] = []
+
+    @property
+    def sample(self) -> Sample:
+        return self._sample
+
+    async def ask(self, prompt: Prompt, *, step: str, role: str = "main",
+                  parsed: Any = None) -> Response:
+        self.prompts.append((step, prompt))
+        raise Pending(step)
+
+    def note(self, step: str, **details: Any) -> None:
+        return None
+
+
+def first_prompt(strategy: Strategy, sample: Sample) -> tuple[str, Prompt] | None:
+    ctx = _Capture(sample)
+    ctx_typed: StepContext = ctx
+
+    async def go() -> Verdict | None:
+        try:
+            return await strategy.run(sample, ctx_typed)
+        except Pending:
+            return None
+
+    asyncio.run(go())
+    return ctx.prompts[0] if ctx.prompts else None
+
+
+def dry_run(exp: Experiment) -> str:
+    """Counts per class, token and cost estimates and the first prompt. Sends nothing."""
+    parts = build(exp)
+    check_capabilities(parts.dataset, parts.strategy, {"main": parts.predictor, **parts.roles})
+    ds = parts.dataset
+    counts = ds.class_counts()
+    lines = [
+        f"dataset   {ds.name} split={ds.split} n={len(ds)} fingerprint={ds.fingerprint()[:12]}",
+        "classes   " + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        f"model     {parts.predictor.name}",
+        f"strategy  {parts.strategy.name}",
+        f"out       {parts.out}",
+    ]
+    sample = next(iter(ds), None)
+    if sample is None:
+        raise ConfigError(f"dataset {ds.name!r} selects no samples: nothing to run")
+    captured = first_prompt(parts.strategy, sample)
+    if captured is not None:
+        step, prompt = captured
+        tokens = parts.predictor.estimate_input_tokens(prompt)
+        probe = Response(text="x", usage=Usage(input_tokens=tokens, output_tokens=5))
+        unit = parts.predictor.cost_usd(probe)
+        tref = f"{prompt.template.name}@{prompt.template.version}" if prompt.template else "-"
+        total = f"${unit * len(ds):.4f}" if unit is not None else "unknown (no price for model)"
+        lines += [
+            f"estimate  ~{tokens} input tokens per first call; "
+            f"~{tokens * len(ds)} for {len(ds)} samples; cost of first calls {total}",
+            f"prompt    (step {step!r}, {len(prompt.media)} media part(s), template {tref})",
+        ]
+        if prompt.system:
+            lines += ["--- system ---", prompt.system]
+        lines += ["--- user ---", prompt.text, "---"]
+    lines.append("dry run: no request was sent")
+    return "\n".join(lines)

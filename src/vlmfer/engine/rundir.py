@@ -1,0 +1,159 @@
+"""The run directory: manifest.json, predictions.jsonl (append-only) and outputs.
+
+``predictions.jsonl`` is the source of truth. Each finished sample is one line,
+appended and flushed at once, so a crash (even ``kill -9``) loses nothing that
+finished. A half-written last line is detected and cut off on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from vlmfer.errors import ConfigError
+from vlmfer.types import Prediction, stable_hash
+
+MANIFEST = "manifest.json"
+PREDICTIONS = "predictions.jsonl"
+METRICS = "metrics.json"
+REPORT = "report.html"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_predictions(path: Path, *, repair: bool = False) -> list[Prediction]:
+    """Read predictions, dropping a torn last line (and truncating it when ``repair``).
+
+    A malformed line anywhere but at the end is corruption, not a crash artefact,
+    and is reported with its line number.
+    """
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    # Only lines that end in a newline were written whole; the rest is a torn tail.
+    good_end = raw.rfind(b"\n") + 1
+    preds: list[Prediction] = []
+    seen: set[str] = set()
+    for lineno, line in enumerate(raw[:good_end].split(b"\n")[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            pred = Prediction.model_validate_json(line)
+        except (ValidationError, ValueError) as e:
+            raise ConfigError(
+                f"{path}:{lineno}: not a valid prediction ({e.__class__.__name__}); "
+                "the file is corrupt: fix or delete that line, then run again"
+            ) from e
+        if pred.sample_id not in seen:
+            seen.add(pred.sample_id)
+            preds.append(pred)
+    if repair and good_end < len(raw):
+        with path.open("r+b") as f:
+            f.truncate(good_end)
+    return preds
+
+
+class RunDir:
+    """One run's folder."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._fh: IO[str] | None = None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / PREDICTIONS
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            raise ConfigError(
+                f"{self.path}: not a run directory (no {MANIFEST}); "
+                "pass the --out folder of a `vlmfer run`"
+            )
+        try:
+            data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{self.manifest_path}: not valid JSON ({e})") from e
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.manifest_path, manifest)
+
+    def check_identity(self, identity: dict[str, Any]) -> None:
+        """Refuse to resume into a folder that holds another experiment."""
+        if not self.exists():
+            return
+        old = self.read_manifest().get("identity")
+        if old is None or stable_hash(old) == stable_hash(identity):
+            return
+        diffs = _diff(old, identity)
+        shown = "; ".join(diffs[:6])
+        raise ConfigError(
+            f"{self.path} holds a different experiment ({shown}). "
+            "Resume it with the same settings, or choose another --out"
+        )
+
+    def finished(self) -> list[Prediction]:
+        return read_predictions(self.predictions_path, repair=True)
+
+    def iter_predictions(self) -> Iterator[Prediction]:
+        yield from read_predictions(self.predictions_path)
+
+    def open_append(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._fh = self.predictions_path.open("a", encoding="utf-8")
+
+    def append(self, pred: Prediction) -> None:
+        if self._fh is None:
+            self.open_append()
+        assert self._fh is not None
+        # One write per line, then flush: a kill -9 leaves at most one torn line.
+        self._fh.write(pred.model_dump_json() + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    if old != new:
+        return [f"{prefix.rstrip('.')}: was {old!r}, now {new!r}"]
+    return []

@@ -1,0 +1,103 @@
+"""Errors. Each says what was wrong, where, the valid choices and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class VlmferError(Exception):
+    """Base of every error vlmfer raises on purpose."""
+
+
+class ConfigError(VlmferError):
+    """Bad configuration or usage. The CLI exits 2."""
+
+
+class DatasetError(ConfigError):
+    """A dataset root, layout or manifest is unusable. Raised at start-up."""
+
+
+class CapabilityError(ConfigError):
+    """The chosen predictor cannot do what the dataset or strategy needs."""
+
+
+class MissingDependencyError(ConfigError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, what: str, install: str) -> None:
+        super().__init__(
+            f"{what} requires optional dependencies. Install with: pip install {install}"
+        )
+
+
+class MissingKeyError(ConfigError):
+    """No API key was found in the environment."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name that no plugin registered."""
+
+    kind = "name"
+
+    def __init__(self, name: str, valid: Iterable[str]) -> None:
+        self.name = name
+        self.valid = sorted(valid)
+        close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listing = ", ".join(self.valid) if self.valid else "(none registered)"
+        self.message = f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {listing}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownDatasetError(UnknownNameError):
+    kind = "dataset"
+
+
+class UnknownPredictorError(UnknownNameError):
+    kind = "predictor"
+
+
+class UnknownStrategyError(UnknownNameError):
+    kind = "strategy"
+
+
+class UnknownMetricError(UnknownNameError):
+    kind = "metric"
+
+
+class MediaError(VlmferError):
+    """A media file cannot be used. The engine turns it into an ``error`` outcome."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class PredictorError(VlmferError):
+    """A predictor call failed. The engine decides whether to retry.
+
+    ``retryable`` separates transient failures (429, 5xx, timeouts, connection
+    errors) from permanent ones (400, 401, 404). ``retry_after`` is the
+    server's hint in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+        kind: str = "api_error",
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+        self.kind = kind

@@ -1,0 +1,13 @@
+"""Built-in metrics (registered through the ``vlmfer`` entry-point group)."""
+
+from __future__ import annotations
+
+from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.metrics.core import BUILTIN_METRICS
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    """Register accuracy, uar, macro_f1, confusion_matrix, per_class, neutral_rate, cohen_kappa."""
+    for name, fn in BUILTIN_METRICS.items():
+        register(name, fn)

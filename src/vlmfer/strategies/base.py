@@ -1,0 +1,100 @@
+"""The Strategy ↔ engine contract.
+
+A strategy is an async ``run(sample, ctx)`` that *awaits* model answers through
+``ctx.ask(prompt, step=...)``. The engine fulfils each ask: online, by the
+cache or by a rate-limited, retried predictor call; in batch mode, from the
+collected results of earlier rounds. When a batch round has no answer yet,
+``ask`` raises ``Pending`` (a ``BaseException``, so a strategy's own
+``except Exception`` cannot swallow it) and the engine re-runs the strategy
+from the start after the next collection. Strategies must therefore be
+deterministic functions of the sample, their options and the answers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from vlmfer.types import Outcome, Prompt, Response, Record, Sample
+
+
+class Pending(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by ``ask`` in batch mode when the answer is not collected yet."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+class CallFailed(Exception):  # noqa: N818
+    """Raised by ``ask`` when a call failed after the engine's last attempt."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+class StepContext(Protocol):
+    """What a strategy may use while it runs for one sample."""
+
+    @property
+    def sample(self) -> Sample: ...
+
+    async def ask(
+        self, prompt: Prompt, *, step: str, role: str = "main", parsed: Any = None
+    ) -> Response:
+        """Get the answer to ``prompt`` from the predictor playing ``role``."""
+        ...
+
+    def note(self, step: str, **details: Any) -> None:
+        """Attach details (a parse result, a mapper name) to a recorded step."""
+        ...
+
+
+class Verdict(Record):
+    """What a strategy decides for one sample; the engine adds the steps."""
+
+    pred: str | None
+    outcome: Outcome
+    reason: str | None = None
+    scores: dict[str, float] | None = None
+    extra: dict[str, Any] = {}
+
+
+class Requirements(Record):
+    """What a strategy needs from its predictors, checked before any call."""
+
+    logprobs: bool = False
+    enum_output: bool = False
+    json_schema: bool = False
+
+
+class Strategy(ABC):
+    """Turns one ``Sample`` into one ``Verdict`` through predictor calls."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+
+    def __init__(self, **options: Any) -> None:
+        self.options = self.Options(**options)
+
+    @property
+    @abstractmethod
+    def labels(self) -> tuple[str, ...]:
+        """The label set this strategy answers in."""
+
+    def requirements(self) -> Requirements:
+        return Requirements()
+
+    def roles(self) -> dict[str, str]:
+        """Extra predictors by role (``{"mapper": "openai/gpt-5-mini"}``)."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.options.model_dump(mode="json")}
+
+    @abstractmethod
+    async def run(self, sample: Sample, ctx: StepContext) -> Verdict: ...

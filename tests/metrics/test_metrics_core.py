@@ -1,0 +1,230 @@
+"""The metric functions on small cases worked out by hand."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import subprocess
+import sys
+
+import pytest
+
+import vlmfer
+from vlmfer.metrics import (
+    FORCED_SIX_WAY,
+    SUBSET,
+    MetricInputError,
+    accuracy,
+    cohen_kappa,
+    confusion_matrix,
+    correctness,
+    excluding_neutral_subset,
+    forced_six_way,
+    macro_f1,
+    neutral_rate,
+    per_class,
+    uar,
+)
+from vlmfer.metrics import calibration as calibration_module
+from vlmfer.metrics import core as core_module
+from vlmfer.metrics import stats as stats_module
+
+L7 = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
+L3 = ["Happy", "Neutral", "Sad"]
+
+# gold:  H H H N N S S S
+# pred:  H N refused N N S H None
+GOLD = ["Happy", "Happy", "Happy", "Neutral", "Neutral", "Sad", "Sad", "Sad"]
+PRED: list[str | None] = ["Happy", "Neutral", "refused", "Neutral", "Neutral", "Sad", "Happy",
+                          None]
+
+
+def test_accuracy_counts_non_answers_as_wrong() -> None:
+    assert accuracy(GOLD, PRED, labels=L3) == pytest.approx(4 / 8)
+    # Dropping the non-answers would inflate WAR: that is not what is reported.
+    assert accuracy(GOLD, PRED, labels=L3) < 4 / 6
+
+
+def test_uar_is_the_mean_recall_over_gold_labels() -> None:
+    # recalls: Happy 1/3, Neutral 2/2, Sad 1/3
+    assert uar(GOLD, PRED, labels=L3) == pytest.approx((1 / 3 + 1 + 1 / 3) / 3)
+    # Labels with no gold sample are left out of the mean, so passing 7 labels changes nothing.
+    assert uar(GOLD, PRED, labels=L7) == pytest.approx(uar(GOLD, PRED, labels=L3))
+
+
+def test_macro_f1_by_hand() -> None:
+    # Happy: tp1 fp1 fn2 -> 2/5; Neutral: tp2 fp1 fn0 -> 4/5; Sad: tp1 fp0 fn2 -> 2/4
+    assert macro_f1(GOLD, PRED, labels=L3) == pytest.approx((2 / 5 + 4 / 5 + 2 / 4) / 3)
+    # A label predicted but never gold scores F1 = 0 and counts in the mean.
+    assert macro_f1(["A", "A"], ["A", "B"], labels=["A", "B", "C"]) == pytest.approx(
+        (2 / 3 + 0) / 2
+    )
+
+
+def test_confusion_matrix_puts_non_answers_in_their_own_columns() -> None:
+    cm = confusion_matrix(GOLD, PRED, labels=L3)
+    assert cm.labels == L3
+    assert cm.columns == [*L3, "invalid", "refused", "blocked", "error"]
+    assert cm.matrix == [
+        [1, 1, 0, 0, 1, 0, 0],
+        [0, 2, 0, 0, 0, 0, 0],
+        [1, 0, 1, 1, 0, 0, 0],
+    ]
+    assert cm.as_array().sum() == len(GOLD)
+    normalized = cm.row_normalized()
+    assert normalized[0][0] == pytest.approx(1 / 3)
+    assert sum(v for v in normalized[1] if v is not None) == pytest.approx(1.0)
+
+
+def test_labels_fix_the_row_order() -> None:
+    cm = confusion_matrix(GOLD, PRED, labels=["Sad", "Neutral", "Happy"])
+    assert cm.labels == ["Sad", "Neutral", "Happy"]
+    assert cm.matrix[0][:3] == [1, 0, 1]
+    # An empty row has no proportions rather than a division by zero.
+    assert confusion_matrix([], [], labels=["A"]).row_normalized() == [[None] * 5]
+
+
+def test_a_predicted_string_outside_the_labels_is_invalid_not_a_label() -> None:
+    cm = confusion_matrix(["A", "B"], ["Contempt", "B"], labels=["A", "B"])
+    assert cm.matrix == [[0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0]]
+    # Without labels=, it is a label like any other (as in scikit-learn).
+    assert confusion_matrix(["A", "B"], ["Contempt", "B"]).labels == ["A", "B", "Contempt"]
+
+
+def test_per_class_marks_undefined_values_as_nan() -> None:
+    table = per_class(GOLD, PRED, labels=[*L3, "Fear"])
+    assert list(table) == [*L3, "Fear"]
+    assert table["Happy"] == {"precision": 0.5, "recall": pytest.approx(1 / 3),
+                              "f1": pytest.approx(0.4), "support": 3}
+    assert table["Sad"]["precision"] == 1.0
+    fear = table["Fear"]
+    assert fear["support"] == 0 and math.isnan(fear["precision"]) and math.isnan(fear["recall"])
+    assert math.isnan(fear["f1"])
+
+
+def test_neutral_rate_against_the_gold_rate() -> None:
+    assert neutral_rate(GOLD, PRED, labels=L3) == pytest.approx(3 / 8)
+    assert neutral_rate(GOLD, GOLD, labels=L3) == pytest.approx(2 / 8)
+    assert neutral_rate(["calm", "joy"], ["calm", "calm"], neutral="calm") == 1.0
+    # A label set without Neutral has no Neutral rate.
+    assert math.isnan(neutral_rate(["Happy"], ["Happy"], labels=["Happy", "Sad"]))
+    assert neutral_rate(["Happy"], ["Happy"]) == 0.0
+
+
+def test_cohen_kappa_by_hand() -> None:
+    # 2x2: [[2, 1], [0, 1]]: p_o = 3/4, p_e = (3*2 + 1*2)/16 = 1/2 -> kappa = 1/2
+    assert cohen_kappa(["A", "A", "A", "B"], ["A", "A", "B", "B"]) == pytest.approx(0.5)
+    assert math.isnan(cohen_kappa(["A", "A"], ["A", "A"]))
+
+
+def test_correctness_is_per_sample() -> None:
+    assert correctness(GOLD, PRED, labels=L3).tolist() == [
+        True, False, False, True, True, True, False, False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "labels", "message"),
+    [
+        (["A", "B"], ["A"], None, "y_true has 2 values but y_pred has 1"),
+        (["A", "X"], ["A", "A"], ["A", "B"], "gold value 'X' at index 1 is not one of labels"),
+        ([None], ["A"], ["A"], "gold value None at index 0"),
+        (["A"], ["A"], ["A", "refused"], "'refused' is a non-answer outcome name"),
+        (["error"], ["error"], None, "'error' is a non-answer outcome name"),
+        (["A"], ["A"], ["A", "A"], "labels must be unique"),
+        (["A"], ["A"], ["A", ""], "labels must be non-empty strings"),
+    ],
+)
+def test_bad_input_is_explained(
+    y_true: list[str], y_pred: list[str | None], labels: list[str] | None, message: str
+) -> None:
+    with pytest.raises(MetricInputError, match=message):
+        accuracy(y_true, y_pred, labels=labels)
+    assert issubclass(MetricInputError, ValueError)
+
+
+# --- the two "excluding Neutral" conventions --------------------------------------------
+
+
+def test_subset_keeps_seven_way_answers_so_neutral_is_wrong() -> None:
+    result = excluding_neutral_subset(GOLD, PRED, L3)
+    # Non-Neutral gold: H H H S S S with answers H N refused S H None -> 2 of 6.
+    assert result == {"convention": SUBSET, "available": True, "n": 6,
+                      "accuracy": pytest.approx(2 / 6), "uar": pytest.approx(1 / 3),
+                      "macro_f1": pytest.approx((2 / 5 + 2 / 4) / 2)}
+    assert SUBSET == "excluding Neutral: subset"
+
+
+def test_forced_six_way_takes_the_best_non_neutral_score() -> None:
+    scores = [
+        {"Happy": 0.6, "Neutral": 0.3, "Sad": 0.1},
+        {"Happy": 0.3, "Neutral": 0.6, "Sad": 0.1},  # Neutral answer; best other is Happy
+        None,  # refused: wrong without scores
+        {"Neutral": 0.9, "Sad": 0.1},
+        {"Neutral": 0.9, "Happy": 0.1},
+        {"Sad": 0.7, "Happy": 0.3},
+        {"Happy": 0.4, "Neutral": 0.4, "Sad": 0.2},
+        None,  # None: a non-answer
+    ]
+    result = forced_six_way(GOLD, scores, L3, y_pred=PRED)
+    # Non-Neutral gold: H H H S S S -> forced H H refused S H invalid -> 3 of 6.
+    assert result["convention"] == FORCED_SIX_WAY == "excluding Neutral: forced six-way"
+    assert result["available"] is True and result["n"] == 6
+    assert result["accuracy"] == pytest.approx(3 / 6)
+    assert result["uar"] == pytest.approx((2 / 3 + 1 / 3) / 2)
+
+
+def test_forced_six_way_without_scores_is_unavailable_with_a_reason() -> None:
+    result = forced_six_way(GOLD, [None] * len(GOLD), L3, y_pred=PRED)
+    assert result["available"] is False
+    assert "4 of 6 non-Neutral samples have no per-class scores" in result["reason"]
+    assert "six-class" in result["reason"]
+    # Without y_pred every non-Neutral sample needs scores.
+    assert forced_six_way(GOLD, [None] * len(GOLD), L3)["reason"].startswith("6 of 6")
+
+
+def test_ties_go_to_the_first_label_and_absent_labels_are_skipped() -> None:
+    result = forced_six_way(["Sad"], [{"Happy": 0.5, "Sad": 0.5, "Neutral": 0.0}], L3)
+    assert result["accuracy"] == 0.0
+    result = forced_six_way(["Sad"], [{"Sad": 0.1, "Neutral": 0.9}], L3)
+    assert result["accuracy"] == 1.0
+    # Only a Neutral score: there is no six-way answer to take, and none is guessed.
+    assert forced_six_way(["Sad"], [{"Neutral": 1.0}], L3)["available"] is False
+
+
+def test_excluding_neutral_needs_a_neutral_label() -> None:
+    with pytest.raises(MetricInputError, match="have no 'Neutral'"):
+        excluding_neutral_subset(["Happy"], ["Happy"], ["Happy", "Sad"])
+    with pytest.raises(MetricInputError, match="have no 'Neutral'"):
+        forced_six_way(["Happy"], [None], ["Happy", "Sad"])
+    with pytest.raises(MetricInputError, match="aligned"):
+        forced_six_way(["Happy"], [None, None], L3)
+    with pytest.raises(MetricInputError, match="aligned"):
+        excluding_neutral_subset(["Happy"], [], L3)
+
+
+# --- registry, docs and imports -----------------------------------------------------------
+
+
+def test_metrics_are_found_by_name() -> None:
+    metric = vlmfer.get_metric("uar")
+    assert metric(GOLD, PRED, labels=L3) == uar(GOLD, PRED, labels=L3)
+    cm = vlmfer.get_metric("confusion_matrix")(GOLD, PRED, labels=L3)
+    assert cm.columns[-4:] == ["invalid", "refused", "blocked", "error"]
+
+
+@pytest.mark.parametrize("module", [core_module, stats_module, calibration_module])
+def test_docstring_examples_run(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_metrics_import_no_scikit_learn_or_scipy() -> None:
+    code = (
+        "import sys, vlmfer.metrics, vlmfer.metrics.plugin\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', "
+        "'matplotlib'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,229 @@
+"""``summarize``: metrics.json from hand-built predictions, as the report reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vlmfer.metrics import MetricInputError, bootstrap_ci, summarize
+from vlmfer.types import Prediction, Step, Usage
+
+L7 = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
+L3 = ["Happy", "Neutral", "Sad"]
+
+KEYS = {
+    "n", "n_unlabelled", "accuracy", "uar", "macro_f1", "cohen_kappa", "ci", "bootstrap",
+    "per_class", "confusion_matrix", "neutral_rate", "gold_neutral_rate", "outcomes",
+    "excluding_neutral", "usage", "cost_usd", "cost_known_calls", "predicted_distribution",
+    "gold_distribution", "calibration",
+}
+
+
+def _step(cost: float | None = 0.001, *, cached: bool = False, tokens: int = 100) -> Step:
+    return Step(
+        name="answer", model="mock/oracle", prompt_hash="h", text_sent="Which emotion?",
+        usage=Usage(input_tokens=tokens, output_tokens=3, thinking_tokens=5,
+                    cached_input_tokens=10),
+        cached=cached, cost_usd=cost,
+    )
+
+
+def _pred(i: int, gold: str | None, answer: str, *, steps: list[Step] | None = None,
+          scores: dict[str, float] | None = None) -> Prediction:
+    outcome = "ok" if answer not in ("invalid", "refused", "blocked", "error") else answer
+    return Prediction(
+        sample_id=f"s{i:03d}", gold=gold, pred=answer if outcome == "ok" else None,
+        outcome=outcome, reason=None if outcome == "ok" else f"{outcome} by test",
+        steps=[_step()] if steps is None else steps, scores=scores,
+    )
+
+
+# gold:   H H H N N S S S
+# answer: H N refused N N S H invalid
+ANSWERS = [("Happy", "Happy"), ("Happy", "Neutral"), ("Happy", "refused"), ("Neutral", "Neutral"),
+           ("Neutral", "Neutral"), ("Sad", "Sad"), ("Sad", "Happy"), ("Sad", "invalid")]
+
+
+def _run() -> list[Prediction]:
+    return [_pred(i, g, a) for i, (g, a) in enumerate(ANSWERS)]
+
+
+def test_the_metrics_json_structure() -> None:
+    m = summarize(_run(), L3, n_boot=200)
+    assert set(m) == KEYS
+    assert m["n"] == 8 and m["n_unlabelled"] == 0
+    assert m["accuracy"] == pytest.approx(4 / 8)
+    assert m["uar"] == pytest.approx((1 / 3 + 1 + 1 / 3) / 3)
+    assert m["macro_f1"] == pytest.approx((2 / 5 + 4 / 5 + 2 / 4) / 3)
+    for name in ("accuracy", "uar", "macro_f1"):
+        assert type(m[name]) is float
+    assert m["per_class"]["Happy"] == {"precision": 0.5, "recall": pytest.approx(1 / 3),
+                                       "f1": pytest.approx(0.4), "support": 3}
+    assert m["outcomes"] == {"ok": 6, "invalid": 1, "refused": 1, "blocked": 0, "error": 0}
+    assert m["neutral_rate"] == pytest.approx(3 / 8)
+    assert m["gold_neutral_rate"] == pytest.approx(2 / 8)
+    assert m["bootstrap"] == {"n_boot": 200, "seed": 0, "level": 0.95, "method": "percentile"}
+    assert m["calibration"] is None
+    # Plain JSON: no NaN, no numpy types.
+    assert json.loads(json.dumps(m, allow_nan=False)) == m
+
+
+def test_non_answers_are_columns_never_labels() -> None:
+    m = summarize(_run(), L3, n_boot=50)
+    cm = m["confusion_matrix"]
+    assert cm["labels"] == L3
+    assert cm["columns"] == [*L3, "invalid", "refused", "blocked", "error"]
+    assert cm["matrix"] == [
+        [1, 1, 0, 0, 1, 0, 0],
+        [0, 2, 0, 0, 0, 0, 0],
+        [1, 0, 1, 1, 0, 0, 0],
+    ]
+    assert m["predicted_distribution"] == {"Happy": 2, "Neutral": 3, "Sad": 1, "invalid": 1,
+                                           "refused": 1, "blocked": 0, "error": 0}
+    assert m["gold_distribution"] == {"Happy": 3, "Neutral": 2, "Sad": 3}
+    assert set(m["per_class"]) == set(L3)
+
+
+def test_ci_shape_and_determinism() -> None:
+    preds = [_pred(i, g, a) for i, (g, a) in enumerate(ANSWERS * 20)]
+    m = summarize(preds, L3, seed=7, n_boot=500)
+    assert set(m["ci"]) == {"accuracy", "uar", "macro_f1"}
+    for name, (lo, hi) in m["ci"].items():
+        assert lo <= m[name] <= hi and lo < hi
+    assert summarize(preds, L3, seed=7, n_boot=500) == m
+    assert summarize(preds, L3, seed=8, n_boot=500)["ci"] != m["ci"]
+    # The same seed gives the same interval as bootstrap_ci on the labels.
+    y_true = [str(p.gold) for p in preds]
+    y_pred = [p.pred if p.outcome == "ok" else p.outcome for p in preds]
+    assert tuple(m["ci"]["uar"]) == bootstrap_ci("uar", y_true, y_pred, labels=L3, seed=7,
+                                                 n_boot=500)
+
+
+def test_both_excluding_neutral_conventions() -> None:
+    m = summarize(_run(), L3, n_boot=50)
+    subset = m["excluding_neutral"]["subset"]
+    assert subset["convention"] == "excluding Neutral: subset"
+    assert subset["n"] == 6 and subset["accuracy"] == pytest.approx(2 / 6)
+    forced = m["excluding_neutral"]["forced_six_way"]
+    assert forced["convention"] == "excluding Neutral: forced six-way"
+    assert forced["available"] is False and "no per-class scores" in forced["reason"]
+
+    with_scores = []
+    for p in _run():
+        scores = None
+        if p.outcome == "ok":
+            scores = {lab: 0.1 for lab in L3}
+            scores[p.pred or ""] = 0.6
+            if p.pred == "Neutral":
+                scores[str(p.gold) if p.gold != "Neutral" else "Sad"] = 0.3  # second best
+        with_scores.append(p.model_copy(update={"scores": scores}))
+    m = summarize(with_scores, L3, n_boot=50)
+    forced = m["excluding_neutral"]["forced_six_way"]
+    # H H H S S S -> H H(second best) refused S H invalid
+    assert forced["available"] is True and forced["n"] == 6
+    assert forced["accuracy"] == pytest.approx(3 / 6)
+    assert m["excluding_neutral"]["subset"]["accuracy"] == pytest.approx(2 / 6)
+
+
+def test_usage_and_cost() -> None:
+    preds = _run()
+    preds[0] = preds[0].model_copy(update={"steps": [_step(0.002), _step(None, cached=True)]})
+    m = summarize(preds, L3, n_boot=10)
+    assert m["usage"] == {"input_tokens": 900, "output_tokens": 27, "thinking_tokens": 45,
+                          "cached_input_tokens": 90, "calls": 9, "cached_calls": 1}
+    # A cached call was not paid for in this run, even when its cost is not recorded.
+    assert m["cost_usd"] == pytest.approx(0.009)
+    assert m["cost_known_calls"] == 8
+
+
+def test_cost_is_null_when_any_paid_call_has_no_price() -> None:
+    preds = _run()
+    preds[3] = preds[3].model_copy(update={"steps": [_step(None)]})
+    m = summarize(preds, L3, n_boot=10)
+    assert m["cost_usd"] is None
+    assert m["cost_known_calls"] == 7
+    assert json.loads(json.dumps(m))["cost_usd"] is None
+
+
+def test_a_label_set_without_neutral_has_null_neutral_fields() -> None:
+    preds = [_pred(0, "Happy", "Happy"), _pred(1, "Sad", "Happy"), _pred(2, "Sad", "error")]
+    m = summarize(preds, ["Happy", "Sad"], n_boot=10)
+    assert m["neutral_rate"] is None and m["gold_neutral_rate"] is None
+    assert m["excluding_neutral"] is None
+    assert m["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_unlabelled_samples_are_counted_but_not_scored() -> None:
+    preds = [*_run(), _pred(99, None, "Happy")]
+    m = summarize(preds, L3, n_boot=10)
+    assert m["n"] == 8 and m["n_unlabelled"] == 1
+    assert m["outcomes"]["ok"] == 7
+    assert m["usage"]["calls"] == 9
+    assert m["accuracy"] == pytest.approx(4 / 8)
+
+
+def test_empty_and_all_non_answer_runs() -> None:
+    empty = summarize([], L7, n_boot=10)
+    assert empty["n"] == 0 and empty["accuracy"] is None and empty["ci"]["uar"] == [None, None]
+    assert empty["gold_neutral_rate"] is None and empty["cost_usd"] == 0.0
+    assert json.dumps(empty, allow_nan=False)
+    failed = [_pred(i, g, "error", steps=[]) for i, (g, _) in enumerate(ANSWERS)]
+    m = summarize(failed, L3, n_boot=10)
+    assert m["accuracy"] == 0.0 and m["uar"] == 0.0 and m["macro_f1"] == 0.0
+    assert m["ci"]["accuracy"] == [0.0, 0.0]
+    assert m["predicted_distribution"]["error"] == 8
+    assert m["neutral_rate"] == 0.0
+    assert m["usage"]["calls"] == 0 and m["cost_usd"] == 0.0
+
+
+def test_calibration_block_from_stored_scores() -> None:
+    # A Neutral-biased scorer: every answer is Neutral, but the scores still carry the class.
+    preds = []
+    for i in range(30):
+        gold = L3[i % 3]
+        scores = {lab: 0.1 for lab in L3}
+        scores[gold] += 0.3
+        scores["Neutral"] += 0.45
+        preds.append(_pred(i, gold, "Neutral", scores=scores))
+    preds.append(_pred(30, "Sad", "blocked"))
+    m = summarize(preds, L3, n_boot=10)
+    cal = m["calibration"]
+    assert cal["n_with_scores"] == 30
+    assert cal["raw_argmax"]["neutral_rate"] == pytest.approx(30 / 31)
+    assert cal["batch_calibrated"]["accuracy"] == pytest.approx(30 / 31)
+    assert cal["batch_calibrated"]["neutral_rate"] == pytest.approx(10 / 31)
+    assert set(cal["raw_argmax"]) == {"accuracy", "uar", "macro_f1", "neutral_rate"}
+    assert sum(cal["prior"].values()) == pytest.approx(1.0)
+    assert m["excluding_neutral"]["forced_six_way"]["accuracy"] == pytest.approx(20 / 21)
+
+
+def test_recomputable_from_a_predictions_file(tmp_path: Path) -> None:
+    preds = _run()
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(p.model_dump_json() + "\n" for p in preds), encoding="utf-8")
+    rows: list[dict[str, Any]] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert summarize(rows, L3, n_boot=100) == summarize(preds, L3, n_boot=100)
+
+
+@pytest.mark.parametrize(
+    ("preds", "message"),
+    [
+        ([_pred(1, "Happy", "Happy"), _pred(1, "Sad", "Sad")], "sample 's001' appears more than"),
+        ([_pred(1, "Contempt", "Happy")], "sample 's001': gold label 'Contempt' is not one of"),
+        ([_pred(1, "Happy", "Anger")], "sample 's001': predicted label 'Anger' is not one of"),
+        ([{"sample_id": "x", "gold": "Happy", "pred": "Happy"}], "prediction #0 is not a valid"),
+    ],
+)
+def test_bad_predictions_are_explained(preds: list[Any], message: str) -> None:
+    with pytest.raises(MetricInputError, match=message):
+        summarize(preds, L3, n_boot=10)
+
+
+def test_bad_labels_are_explained() -> None:
+    with pytest.raises(MetricInputError, match="labels is empty"):
+        summarize(_run(), [], n_boot=10)
+    with pytest.raises(MetricInputError, match="'error' is a non-answer outcome name"):
+        summarize(_run(), [*L3, "error"], n_boot=10)
