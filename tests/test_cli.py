@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-COMMANDS = ["demo", "run", "report", "compare", "plugins", "emulator", "batch"]
+COMMANDS = ["demo", "run", "report", "compare", "plugins", "emulator", "batch",
+            "cleanup-uploads"]
 
 
 def vlmfer(*args: str) -> subprocess.CompletedProcess[str]:

@@ -102,6 +102,21 @@ def _print_run(run: Any, *, quiet: bool) -> int:
     return EXIT_ERRORS if errors else EXIT_OK
 
 
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from vlmfer.emulator.cli import main_from_args
+
+    return main_from_args(args)
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from vlmfer.predictors.cleanup import main as cleanup_main
+
+    argv = ["--prefix", args.prefix, "--api-version", args.api_version]
+    if args.base_url:
+        argv += ["--base-url", args.base_url]
+    return cleanup_main(argv)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vlmfer.demo import run_demo
 
@@ -187,8 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plugins)
 
     p = sub.add_parser("emulator", help="serve a loopback emulator of the OpenAI and Gemini APIs")
-    p.add_argument("--port", type=int, default=0)
-    p.set_defaults(func=_not_yet("emulator", "the emulator"))
+    from vlmfer.emulator.cli import add_arguments as emulator_arguments
+
+    emulator_arguments(p)
+    p.set_defaults(func=_cmd_emulator)
+
+    p = sub.add_parser("cleanup-uploads",
+                       help="delete Gemini Files API uploads that a crashed run left behind")
+    p.add_argument("--prefix", default="vlmfer-", help="display-name prefix to delete")
+    p.add_argument("--base-url", help="API base URL (default: Google's)")
+    p.add_argument("--api-version", default="v1beta")
+    p.set_defaults(func=_cmd_cleanup)
 
     p = sub.add_parser("batch", help="provider batch APIs: submit, status, collect")
     p.add_argument("action", choices=["submit", "status", "collect"])

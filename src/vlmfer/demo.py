@@ -9,6 +9,7 @@ backends. The answers come from a simulator, and the summary says so.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,10 +18,9 @@ from typing import Any
 
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.run import EngineOptions, Run, evaluate_async
+from vlmfer.engine.run import EngineOptions, Run, evaluate_async, media_spec_of
 from vlmfer.plugins import get_dataset, get_predictor, get_strategy
 from vlmfer.presets import DEFAULT_GEMINI_MODEL, DEFAULT_OPENAI_MODEL
-from vlmfer.strategies.base import Strategy
 from vlmfer.types import MediaSpec
 
 DEMO_KEY = "demo-key-not-secret"
@@ -67,6 +67,28 @@ def _make_data(root: Path) -> tuple[Path, Path]:
     return images, videos
 
 
+def simulated_confusion() -> dict[str, Any]:
+    """A Neutral-biased VLM, as the seed study saw: mostly Neutral, some Surprise.
+
+    Rows are gold labels, columns answers. When a question leaves Neutral out
+    (six-class, stage 2), the emulator renormalises the row over what is allowed.
+    """
+    from vlmfer.labels import CAER_LABELS
+
+    matrix = []
+    for gold in CAER_LABELS:
+        row = dict.fromkeys(CAER_LABELS, 0.0)
+        row["Neutral"] += 0.50
+        row[gold] += 0.32
+        row["Surprise"] += 0.08
+        for other in CAER_LABELS:
+            if other not in (gold, "Neutral", "Surprise"):
+                row[other] += 0.10 / 4
+        total = sum(row.values())
+        matrix.append([row[a] / total for a in CAER_LABELS])
+    return {"labels": list(CAER_LABELS), "matrix": matrix}
+
+
 def _oracle(datasets: dict[str, Dataset], spec: MediaSpec) -> dict[str, str]:
     """Gold labels keyed by the hash of the bytes each backend will send."""
     import hashlib
@@ -86,15 +108,6 @@ def _oracle(datasets: dict[str, Dataset], spec: MediaSpec) -> dict[str, str]:
     return oracle
 
 
-def _media_spec(strategy: Strategy) -> MediaSpec:
-    spec = getattr(strategy.options, "media", None)
-    if isinstance(spec, MediaSpec):
-        return spec
-    if isinstance(spec, dict):
-        return MediaSpec(**spec)
-    return MediaSpec()
-
-
 async def _run_all(out: Path, *, quiet: bool) -> list[tuple[Experiment, Run]]:
     from vlmfer.emulator import Emulator, EmulatorConfig
 
@@ -103,10 +116,12 @@ async def _run_all(out: Path, *, quiet: bool) -> list[tuple[Experiment, Run]]:
         "caer-s": get_dataset("caer-s", root=images, split="test"),
         "caer": get_dataset("caer", root=videos, split="test"),
     }
-    spec = _media_spec(get_strategy("single-shot"))
+    spec = media_spec_of(get_strategy("single-shot"))
     oracle = _oracle(datasets, spec)
     cache = ResponseCache(out / ".cache" / "responses.sqlite3")
-    config = EmulatorConfig(policy="neutral-biased", neutral_rate=0.6, oracle=oracle, seed=0,
+    matrix = out / "data" / "simulated_confusion.json"
+    matrix.write_text(json.dumps(simulated_confusion(), indent=1))
+    config = EmulatorConfig(policy=f"confusion:{matrix}", oracle=oracle, seed=0,
                             api_key=DEMO_KEY)
     results: list[tuple[Experiment, Run]] = []
     with Emulator(config, port=0) as emu:
@@ -152,7 +167,7 @@ def run_demo(out: Path | str = "vlmfer-demo", *, quiet: bool = False) -> int:
         print(f"{exp.title:<34} {exp.model:<24} {m['n']:>3} {m['accuracy']:>6.3f} "
               f"{m['uar']:>6.3f} {'-' if nr is None else f'{nr * 100:.0f}%':>8}")
     print()
-    for exp, run in results:
+    for _, run in results:
         print(f"report: {run.path / 'report.html'}")
     print(f"\ndone in {elapsed:.1f} s. Run it for real: see docs/quickstart.md")
     return 0

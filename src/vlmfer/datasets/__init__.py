@@ -1,0 +1,1 @@
+"""Built-in datasets: ``caer``, ``caer-s``, ``folder`` and ``manifest``."""

@@ -102,6 +102,17 @@ def first_prompt(strategy: Strategy, sample: Sample) -> tuple[str, Prompt] | Non
     return ctx.prompts[0] if ctx.prompts else None
 
 
+def _split_lines(ds: Dataset) -> list[str]:
+    split_counts = getattr(ds, "split_counts", None)
+    if split_counts is None:
+        return []
+    out = []
+    for split, counts in split_counts().items():
+        total = sum(counts.values())
+        out.append(f"  {split:<10} n={total}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return ["splits on disk (before --limit):", *out]
+
+
 def dry_run(exp: Experiment) -> str:
     """Counts per class, token and cost estimates and the first prompt. Sends nothing."""
     parts = build(exp)
@@ -111,6 +122,7 @@ def dry_run(exp: Experiment) -> str:
     lines = [
         f"dataset   {ds.name} split={ds.split} n={len(ds)} fingerprint={ds.fingerprint()[:12]}",
         "classes   " + ", ".join(f"{k}={v}" for k, v in counts.items()),
+        *_split_lines(ds),
         f"model     {parts.predictor.name}",
         f"strategy  {parts.strategy.name}",
         f"out       {parts.out}",

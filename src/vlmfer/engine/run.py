@@ -30,6 +30,7 @@ from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
 from vlmfer.types import (
     Media,
+    MediaSpec,
     Prediction,
     Prompt,
     Record,
@@ -296,10 +297,23 @@ def _failed_step(
     )
 
 
+def media_spec_of(strategy: Strategy) -> MediaSpec:
+    """The media spec a strategy will put in its prompts (its ``media`` option)."""
+    spec = getattr(strategy.options, "media", None)
+    if isinstance(spec, MediaSpec):
+        return spec
+    if isinstance(spec, dict):
+        return MediaSpec(**spec)
+    return MediaSpec()
+
+
 def check_capabilities(
     dataset: Dataset | None, strategy: Strategy, predictors: dict[str, Predictor]
 ) -> None:
     """Fail before the first paid call when a predictor cannot do what is needed."""
+    from vlmfer.media import check_media_spec
+
+    check_media_spec(media_spec_of(strategy))
     main = predictors["main"]
     caps = main.capabilities
     kind = dataset.media_kind if dataset is not None else None
@@ -319,6 +333,18 @@ def check_capabilities(
                 f"strategy {strategy.name!r} needs {what}, which {main.name} does not provide. "
                 "Use a backend that does (e.g. openai/gpt-5.2), or choose another strategy "
                 "or option"
+            )
+    if dataset is not None:
+        gold = {label for label, n in dataset.class_counts().items() if n}
+        outside = sorted(gold - set(strategy.labels))
+        if outside:
+            keep = ",".join(label for label in strategy.labels if label in gold)
+            raise ConfigError(
+                f"dataset {dataset.name!r} has gold classes {outside} that strategy "
+                f"{strategy.name!r} cannot answer (its labels: {list(strategy.labels)}). "
+                f"Keep only answerable classes with --classes {keep} (for six-class this is "
+                "the 'excluding Neutral: forced six-way' convention), or choose a strategy "
+                "whose labels include them"
             )
     missing = set(strategy.roles()) - set(predictors)
     if missing:

@@ -1,0 +1,33 @@
+"""The media layer: from a ``Media`` file to the bytes a model sees.
+
+``prepare_media`` is the entry point; predictors call it from worker threads.
+Importing this package loads neither PyAV, OpenCV nor Pillow: they load when
+media is prepared.
+
+    from vlmfer.media import prepare_media
+    prepared = prepare_media(sample.media, MediaSpec(frames="uniform:8"), as_="frames")
+    [(p.frame_index, p.time_s) for p in prepared.parts]
+"""
+
+from __future__ import annotations
+
+from vlmfer.media.models import MediaPart, NoFaceError, PreparedMedia, VideoInfo
+from vlmfer.media.prepare import check_media_spec, prepare_media
+from vlmfer.media.sampling import FrameSpec, parse_frame_spec
+from vlmfer.media.video import VIDEO_MIME, cache_dir, probe_video
+from vlmfer.types import MediaSpec
+
+__all__ = [
+    "VIDEO_MIME",
+    "FrameSpec",
+    "MediaPart",
+    "MediaSpec",
+    "NoFaceError",
+    "PreparedMedia",
+    "VideoInfo",
+    "cache_dir",
+    "check_media_spec",
+    "parse_frame_spec",
+    "prepare_media",
+    "probe_video",
+]

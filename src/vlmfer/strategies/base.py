@@ -15,12 +15,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from vlmfer.types import Outcome, Prompt, Response, Record, Sample
+from vlmfer.types import Outcome, Prompt, Record, Response, Sample
 
 
-class Pending(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Pending(BaseException):  # a control-flow signal, not an error
     """Raised by ``ask`` in batch mode when the answer is not collected yet."""
 
     def __init__(self, step: str) -> None:
@@ -28,7 +28,7 @@ class Pending(BaseException):  # noqa: N818 - a control-flow signal, not an erro
         self.step = step
 
 
-class CallFailed(Exception):  # noqa: N818
+class CallFailed(Exception):
     """Raised by ``ask`` when a call failed after the engine's last attempt."""
 
     def __init__(self, step: str, reason: str) -> None:
@@ -61,7 +61,7 @@ class Verdict(Record):
     outcome: Outcome
     reason: str | None = None
     scores: dict[str, float] | None = None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 class Requirements(Record):

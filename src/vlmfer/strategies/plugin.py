@@ -7,4 +7,10 @@ from vlmfer.hookspecs import Register, hookimpl
 
 @hookimpl
 def register_strategies(register: Register) -> None:
-    return None
+    from vlmfer.strategies.calibrated import Calibrated
+    from vlmfer.strategies.free_description import FreeDescription
+    from vlmfer.strategies.single_shot import SingleShot, SixClass
+    from vlmfer.strategies.two_stage import TwoStage
+
+    for cls in (SingleShot, SixClass, TwoStage, FreeDescription, Calibrated):
+        register(cls.name, cls)

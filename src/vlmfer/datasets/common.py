@@ -1,0 +1,392 @@
+"""Shared machinery of the built-in datasets: options, listing, subsampling, fingerprints.
+
+Datasets list files (names and, for fingerprints, sizes) and never read media.
+Every layout problem is found when the dataset is built, so a run fails before
+its first paid call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vlmfer.datasets.base import Dataset
+from vlmfer.errors import DatasetError
+from vlmfer.types import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Media, MediaKind, Sample, stable_hash
+
+#: Files that operating systems and archivers leave behind; never samples.
+JUNK_NAMES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX", ".DS_Store"})
+
+#: The key ``split_counts()`` uses for a dataset without splits.
+ALL_SPLITS = "all"
+
+
+class DatasetOptions(BaseModel):
+    """Options every built-in dataset takes. Unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: str | None = None
+    classes: list[str] | None = Field(
+        default=None, description="keep only these labels (e.g. all but Neutral)"
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="a seeded, stratified subsample of this size"
+    )
+    seed: int = Field(default=0, description="seed of the subsample and of the shuffle")
+    shuffle: bool = Field(default=False, description="yield samples in a seeded random order")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        # The command line hands over "Anger,Happy".
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+class LabelledTreeOptions(DatasetOptions):
+    """Options of datasets whose label set comes from folder names or a manifest."""
+
+    labels: list[str] | None = Field(
+        default=None, description="the ordered label set (default: the names found, sorted)"
+    )
+    label_map: dict[str, str] = Field(
+        default_factory=dict, description="the dataset's own names -> labels"
+    )
+    kind: MediaKind | None = Field(
+        default=None, description="image or video (default: whatever the files are)"
+    )
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+OptionsT = TypeVar("OptionsT", bound=DatasetOptions)
+
+
+def parse_options(
+    model: type[OptionsT], dataset: str, options: Mapping[str, Any]
+) -> OptionsT:
+    """Validate ``options`` into ``model``; errors name the option and the valid ones."""
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as exc:
+        valid = sorted(model.model_fields)
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(part) for part in err["loc"]) or "(options)"
+            top = str(err["loc"][0]) if err["loc"] else ""
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(top, valid, n=1, cutoff=0.5)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown option {top!r}{hint}")
+            else:
+                problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
+        raise DatasetError(
+            f"dataset {dataset!r}: " + "; ".join(problems) + f". Valid options: {', '.join(valid)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed file: its id (POSIX path relative to the root) and its label."""
+
+    id: str
+    label: str
+    kind: MediaKind
+    split: str | None
+    metadata: Mapping[str, Any] | None = None
+    size: int | None = None
+
+
+def is_junk(name: str) -> bool:
+    return name.startswith(".") or name in JUNK_NAMES
+
+
+def media_kind(name: str) -> MediaKind | None:
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    return None
+
+
+def resolve_root(dataset: str, root: Any, *, expect: Literal["dir", "file"] = "dir") -> Path:
+    """The absolute root, or a DatasetError saying what is wrong with it."""
+    if root is None or (isinstance(root, str) and not root.strip()):
+        raise DatasetError(
+            f"dataset {dataset!r} needs a root: pass root=PATH "
+            f"(or --data-root PATH on the command line)"
+        )
+    path = Path(os.path.expanduser(str(root)))
+    if not path.exists():
+        hint = " (it is a broken symlink)" if path.is_symlink() else ""
+        raise DatasetError(
+            f"dataset {dataset!r}: root {path} does not exist{hint}. "
+            "Check the path; docs/datasets.md says how to obtain and lay out the data"
+        )
+    if expect == "dir" and not path.is_dir():
+        raise DatasetError(f"dataset {dataset!r}: root {path} is a file; it must be a folder")
+    return path.resolve()
+
+
+def check_inside(root: Path, path: Path, rel: str) -> None:
+    """Refuse a symlink that points outside ``root`` (or nowhere)."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise DatasetError(
+            f"{rel}: broken symlink (its target does not exist); fix or remove it"
+        ) from None
+    if not target.is_relative_to(root):
+        raise DatasetError(
+            f"{rel}: symlink escapes the dataset root {root} (it points to {target}). "
+            "Copy the file into the root, or choose a root that contains both"
+        )
+
+
+@dataclass
+class Listing:
+    """The entries of one folder, split into folders and files, sorted by name."""
+
+    dirs: list[os.DirEntry[str]] = field(default_factory=list)
+    files: list[os.DirEntry[str]] = field(default_factory=list)
+
+
+def scan(root: Path, folder: Path, rel: str) -> Listing:
+    """List ``folder`` (skipping hidden and junk names), checking symlinks stay in ``root``."""
+    out = Listing()
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise DatasetError(f"{rel or '.'}: cannot list folder: {exc.strerror or exc}") from None
+    for entry in entries:
+        if is_junk(entry.name):
+            continue
+        if entry.is_symlink():
+            check_inside(root, Path(entry.path), join(rel, entry.name))
+        if entry.is_dir():
+            out.dirs.append(entry)
+        else:
+            out.files.append(entry)
+    return out
+
+
+def join(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
+
+
+def match_name(name: str, valid: Sequence[str]) -> str | None:
+    """``name`` as spelt in ``valid``, ignoring case; None when absent."""
+    if name in valid:
+        return name
+    folded = {v.casefold(): v for v in valid}
+    return folded.get(name.casefold())
+
+
+def close_hint(name: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def select_classes(
+    dataset: str, classes: list[str] | None, labels: Sequence[str]
+) -> tuple[str, ...]:
+    """The labels kept by the ``classes`` option, in the dataset's label order."""
+    if classes is None:
+        return tuple(labels)
+    if not classes:
+        raise DatasetError(
+            f"dataset {dataset!r}: option 'classes' is empty; leave it out to keep every "
+            f"class, or name some of: {', '.join(labels)}"
+        )
+    keep = set()
+    for name in classes:
+        hit = match_name(name, labels)
+        if hit is None:
+            raise DatasetError(
+                f"dataset {dataset!r}: option 'classes' names unknown class {name!r}."
+                f"{close_hint(name, labels)} Valid classes: {', '.join(labels)}"
+            )
+        keep.add(hit)
+    return tuple(label for label in labels if label in keep)
+
+
+def stratified_subsample(
+    entries: Sequence[Entry], labels: Sequence[str], limit: int, seed: int
+) -> list[Entry]:
+    """``limit`` entries drawn per class in proportion to class sizes, order preserved.
+
+    Quotas use the largest-remainder rule, so 100 of seven equal classes gives
+    14 or 15 per class. Draws are seeded per class, so they do not depend on
+    the other classes or on the machine.
+    """
+    if limit >= len(entries):
+        return list(entries)
+    by_label: dict[str, list[int]] = {}
+    for i, entry in enumerate(entries):
+        by_label.setdefault(entry.label, []).append(i)
+    total = len(entries)
+    order = [label for label in labels if label in by_label]
+    order += sorted(label for label in by_label if label not in labels)
+    quota = {label: limit * len(by_label[label]) // total for label in order}
+    left = limit - sum(quota.values())
+    tie = random.Random(f"vlmfer:{seed}:ties")
+    keys = {label: tie.random() for label in order}
+    # A remainder of limit*n mod total, compared as integers, avoids float ties.
+    by_remainder = sorted(
+        order, key=lambda lb: (-(limit * len(by_label[lb]) % total), keys[lb])
+    )
+    for label in by_remainder:
+        if left == 0:
+            break
+        if quota[label] < len(by_label[label]):
+            quota[label] += 1
+            left -= 1
+    keep: list[int] = []
+    for label in order:
+        rng = random.Random(f"vlmfer:{seed}:{label}")
+        keep.extend(rng.sample(by_label[label], quota[label]))
+    return [entries[i] for i in sorted(keep)]
+
+
+class ListedDataset(Dataset):
+    """A dataset whose selection is a list of ``Entry`` made at construction time.
+
+    Subclasses set the attributes of ``Dataset`` and implement ``_list(split)``;
+    this class applies the common options and yields ``Sample`` objects lazily.
+    """
+
+    name: ClassVar[str] = "listed"
+    Options: ClassVar[type[DatasetOptions]] = DatasetOptions
+
+    root: Path
+    options: DatasetOptions
+    _entries: list[Entry]
+
+    def _list(self, split: str | None) -> list[Entry]:
+        """Every entry of ``split`` with the ``classes`` filter applied, in order."""
+        raise NotImplementedError
+
+    def _select(self) -> None:
+        """List the chosen split and apply ``limit`` and ``shuffle``."""
+        entries = self._list(self.split)
+        if self.options.limit is not None:
+            entries = stratified_subsample(
+                entries, self.labels, self.options.limit, self.options.seed
+            )
+        if self.options.shuffle:
+            random.Random(f"vlmfer:{self.options.seed}:shuffle").shuffle(entries)
+        self._entries = entries
+        self._fingerprint: str | None = None
+
+    def _path(self, entry: Entry) -> Path:
+        return self.root / entry.id
+
+    def _sample(self, entry: Entry) -> Sample:
+        metadata: dict[str, Any] = dict(entry.metadata) if entry.metadata else {}
+        metadata["split"] = entry.split
+        return Sample(
+            id=entry.id,
+            media=Media.from_path(self._path(entry), kind=entry.kind),
+            label=entry.label,
+            metadata=metadata,
+        )
+
+    def __iter__(self) -> Iterator[Sample]:
+        for entry in self._entries:
+            yield self._sample(entry)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def ids(self) -> list[str]:
+        """The sample ids of this selection, in iteration order."""
+        return [e.id for e in self._entries]
+
+    def class_counts(self) -> dict[str, int]:
+        """Samples per label in this selection (after ``classes`` and ``limit``)."""
+        counts = dict.fromkeys(self.labels, 0)
+        for entry in self._entries:
+            counts[entry.label] = counts.get(entry.label, 0) + 1
+        return counts
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        """Samples per label for every split on disk (``classes`` applied, ``limit`` not).
+
+        A dataset without splits has one key, ``"all"``. Splits other than the
+        chosen one are listed now, so a bad layout there raises ``DatasetError``.
+        """
+        out: dict[str, dict[str, int]] = {}
+        for split in self.splits or (None,):
+            counts = dict.fromkeys(self.labels, 0)
+            for entry in self._list(split):
+                counts[entry.label] = counts.get(entry.label, 0) + 1
+            out[split if split is not None else ALL_SPLITS] = counts
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the sorted (id, size, label) of this selection."""
+        if self._fingerprint is None:
+            rows = []
+            for entry in sorted(self._entries, key=lambda e: e.id):
+                size = entry.size
+                if size is None:
+                    try:
+                        size = os.stat(self._path(entry)).st_size
+                    except OSError:
+                        raise DatasetError(
+                            f"{entry.id}: file vanished after the dataset was listed"
+                        ) from None
+                rows.append([entry.id, size, entry.label])
+            self._fingerprint = stable_hash(rows)
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        """Name, root, split and options, for the run manifest."""
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "split": self.split,
+            "splits": list(self.splits),
+            "labels": list(self.labels),
+            "media_kind": self.media_kind,
+            "n": len(self),
+            "options": self.options.model_dump(mode="json", exclude={"split"}),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.name!r} root={str(self.root)!r} "
+            f"split={self.split!r} n={len(self)}>"
+        )
+
+
+def infer_kind(entries: Iterable[Entry]) -> MediaKind | None:
+    """``image`` or ``video`` when all entries agree; None when mixed or empty."""
+    kinds = {e.kind for e in entries}
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return None
+
+
+def wrong_kind_error(dataset: str, bad: list[str], expected: str, hint: str) -> DatasetError:
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    return DatasetError(
+        f"dataset {dataset!r}: {len(bad)} file(s) are not {expected}: {shown}. {hint}"
+    )

@@ -1,0 +1,116 @@
+"""Emulator configuration: pydantic models that reject unknown keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+POLICY_HELP = (
+    "valid policies: 'neutral-biased', 'oracle', 'fixed:<Label>', 'confusion:<path.json>', "
+    "'refuse', 'block'"
+)
+
+
+class FaultRates(BaseModel):
+    """Probability per inference request of each injected fault.
+
+    The kinds are mutually exclusive, so the rates must sum to at most 1. Which
+    request gets which fault is decided by a RNG seeded from the config seed, the
+    request's content and how many times that content was seen before, so a run
+    is reproducible and a retried request gets a fresh draw.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    http_429: float = Field(default=0.0, ge=0.0, le=1.0, description="429 with Retry-After")
+    http_500: float = Field(default=0.0, ge=0.0, le=1.0, description="500 internal error")
+    timeout: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="hold the connection, then close it unanswered"
+    )
+    malformed: float = Field(default=0.0, ge=0.0, le=1.0, description="200 with truncated JSON")
+    block: float = Field(default=0.0, ge=0.0, le=1.0, description="a safety block")
+
+    @model_validator(mode="after")
+    def _sum_at_most_one(self) -> FaultRates:
+        total = self.http_429 + self.http_500 + self.timeout + self.malformed + self.block
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"fault rates sum to {total:.3f}; they are exclusive outcomes of one draw, "
+                "so their sum must be at most 1"
+            )
+        return self
+
+
+class EmulatorConfig(BaseModel):
+    """How the loopback emulator behaves. Every field can be changed between tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency: float = Field(default=0.0, ge=0.0, description="seconds each inference call sleeps")
+    policy: str = Field(default="neutral-biased", description=POLICY_HELP)
+    neutral_rate: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="P(Neutral) under the neutral-biased policy"
+    )
+    seed: int = 0
+    faults: FaultRates = Field(default_factory=FaultRates)
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute, per model")
+    tpm: int | None = Field(default=None, ge=1, description="input tokens per minute, per model")
+    logprobs: bool = Field(
+        default=True, description="False: OpenAI omits logprobs, Gemini rejects responseLogprobs"
+    )
+    log_path: Path | None = None
+    oracle: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of media bytes -> gold label"
+    )
+    api_key: str | None = Field(default=None, repr=False)
+
+    timeout_s: float = Field(default=30.0, ge=0.0, description="how long a timeout fault holds")
+    retry_after_s: float = Field(default=1.0, ge=0.0, description="Retry-After of a 429 fault")
+    missing_models: list[str] = Field(default_factory=list)
+    logprobs_unsupported_models: list[str] = Field(default_factory=lambda: ["no-logprobs"])
+    reasoning_models: list[str] = Field(
+        default_factory=list,
+        description="OpenAI model-name substrings that reject temperature != 1, logprobs and "
+        "max_tokens, as reasoning models do",
+    )
+    max_images: int = Field(default=250, ge=1, description="OpenAI images per request")
+    max_inline_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Gemini request")
+    max_videos: int = Field(default=10, ge=1, description="Gemini videos per request")
+    max_body_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    thoughts_tokens: int = Field(default=0, ge=0, description="thinking tokens per answer")
+    strict_media: bool = Field(default=True, description="decode images (Pillow), videos (PyAV)")
+    strict_fields: bool = Field(
+        default=False, description="reject unknown top-level request fields as the cloud APIs do"
+    )
+
+    file_processing_polls: int = Field(
+        default=1, ge=0, description="GETs a Gemini upload reports PROCESSING before ACTIVE"
+    )
+    file_processing_s: float = Field(default=0.0, ge=0.0)
+    batch_latency_s: float = Field(
+        default=0.0, ge=0.0, description="a batch completes on the first GET after this delay"
+    )
+    batch_outcome: Literal["completed", "failed", "expired"] = "completed"
+    batch_max_requests: int = Field(default=50_000, ge=1, description="OpenAI requests per batch")
+    batch_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="OpenAI batch input file bytes"
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, v: str) -> str:
+        if v in ("neutral-biased", "oracle", "refuse", "block"):
+            return v
+        if v.startswith("fixed:") and v[len("fixed:") :].strip():
+            return v
+        if v.startswith("confusion:") and v[len("confusion:") :].strip():
+            path = Path(v[len("confusion:") :])
+            if not path.is_file():
+                raise ValueError(
+                    f"confusion matrix file {str(path)!r} does not exist; give the path of a "
+                    "JSON file {'labels': [...], 'matrix': [[...]]}"
+                )
+            return v
+        raise ValueError(f"unknown emulator policy {v!r}; {POLICY_HELP}")

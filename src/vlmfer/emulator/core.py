@@ -1,0 +1,169 @@
+"""Shared request/reply types for the emulator's provider modules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlmfer.emulator.media import MediaInfo
+from vlmfer.emulator.policy import Question
+
+
+class ApiError(Exception):
+    """An HTTP error reply with a provider-shaped JSON body."""
+
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(json.dumps(body)[:300])
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.kind = kind  # e.g. "fault.429", "limit.rpm"
+
+    @property
+    def message(self) -> str:
+        err = self.body.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message", ""))
+        return ""
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+    kind: str | None = None,
+) -> ApiError:
+    """An OpenAI-style ``{"error": {message, type, param, code}}`` reply."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return ApiError(status, body, headers, kind=kind)
+
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def gemini_error(
+    status: int,
+    message: str,
+    *,
+    status_name: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    kind: str | None = None,
+) -> ApiError:
+    """A Google-style ``{"error": {code, message, status}}`` reply."""
+    err: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": status_name or GOOGLE_STATUS.get(status, "UNKNOWN"),
+    }
+    if details:
+        err["details"] = details
+    return ApiError(status, {"error": err}, headers, kind=kind)
+
+
+@dataclass
+class Request:
+    """One HTTP request as the handlers see it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    entry: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Reply:
+    """What the server writes back (or, with ``hold``, how long to stall before hanging up)."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    hold: float | None = None
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+        return cls(status, json.dumps(obj).encode("utf-8"), dict(headers or {}))
+
+
+@dataclass
+class Prepared:
+    """A validated inference request, ready for the policy and the renderer."""
+
+    provider: str
+    endpoint: str
+    model: str
+    question: Question
+    media: list[MediaInfo] = field(default_factory=list)
+    input_tokens: int = 0
+    modality_tokens: dict[str, int] = field(default_factory=dict)
+    output_format: str = "text"  # text | json | enum | json_string
+    json_prop: str = "label"
+    logprobs: bool = False
+    top_logprobs: int = 0
+    max_tokens: int | None = None
+    thinking_budget: int | None = None
+    unknown_fields: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def media_log(self) -> dict[str, Any]:
+        images = [m for m in self.media if m.kind == "image"]
+        videos = [m for m in self.media if m.kind == "video"]
+        details = [m.detail for m in self.media if m.detail is not None]
+        frames = sum(m.frames or 0 for m in videos) if videos else len(images)
+        return {
+            "images": len(images),
+            "videos": len(videos),
+            "mime_types": [m.mime_type for m in self.media],
+            "sizes": [m.bytes for m in self.media],
+            "detail": details,
+            "frames": frames,
+            "media": [m.as_log() for m in self.media],
+            "input_tokens": self.input_tokens,
+            "labels": list(self.question.constrained or []),
+            "output_format": self.output_format,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
+        }
+
+
+def tokenize_answer(text: str, label: str | None) -> tuple[list[str], int | None]:
+    """Split an answer into pseudo-tokens, keeping the label whole; return its index."""
+    import re
+
+    def chunks(s: str) -> list[str]:
+        return re.findall(r"\s*\w+|\s*[^\w\s]+|\s+", s)
+
+    if label and label in text:
+        pre, post = text.split(label, 1)
+        toks = chunks(pre)
+        return [*toks, label, *chunks(post)], len(toks)
+    return chunks(text) or [text], None

@@ -1,0 +1,1008 @@
+"""The OpenAI side of the emulator: chat completions, Responses, files, batches, models."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vlmfer.emulator.core import ApiError, Prepared, Reply, Request, openai_error, tokenize_answer
+from vlmfer.emulator.media import (
+    MediaInfo,
+    decode_data_url,
+    inspect_image,
+    openai_image_tokens,
+    sha256,
+    text_tokens,
+)
+from vlmfer.emulator.policy import Decision, Question, candidates_from_schema, parse_directives
+
+if TYPE_CHECKING:
+    from vlmfer.emulator.server import Emulator
+
+_CHAT_FIELDS = frozenset({
+    "model", "messages", "response_format", "logprobs", "top_logprobs", "temperature",
+    "max_tokens", "max_completion_tokens", "seed", "n", "top_p", "stop", "user", "stream",
+    "stream_options", "presence_penalty", "frequency_penalty", "logit_bias", "metadata", "store",
+    "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "service_tier",
+    "modalities", "audio", "prediction", "verbosity", "web_search_options", "safety_identifier",
+    "prompt_cache_key", "prompt_cache_retention", "functions", "function_call",
+})
+_RESPONSES_FIELDS = frozenset({
+    "model", "input", "instructions", "text", "top_logprobs", "include", "temperature",
+    "max_output_tokens", "top_p", "store", "metadata", "user", "stream", "reasoning", "tools",
+    "tool_choice", "parallel_tool_calls", "previous_response_id", "truncation", "service_tier",
+    "background", "prompt", "safety_identifier", "prompt_cache_key", "conversation",
+    "max_tool_calls", "stream_options", "prompt_cache_retention",
+})
+_DETAILS = ("low", "high", "auto", "original")
+_REFUSAL = "I'm sorry, but I can't help with identifying emotions in this image."
+
+
+def _check_model(emu: Emulator, model: Any) -> str:
+    if not isinstance(model, str) or not model.strip():
+        raise openai_error(400, "you must provide a model parameter", param="model")
+    if "does-not-exist" in model or model in emu.config.missing_models:
+        raise openai_error(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model", code="model_not_found",
+        )
+    return model
+
+
+def _logprobs_rejected(emu: Emulator, model: str) -> bool:
+    return any(s in model for s in emu.config.logprobs_unsupported_models)
+
+
+def _image_part(
+    emu: Emulator, model: str, url: Any, detail: Any, param: str
+) -> MediaInfo:
+    if detail is None:
+        detail = "auto"
+    if detail not in _DETAILS:
+        raise openai_error(
+            400,
+            f"Invalid value: '{detail}'. Supported values are: 'low', 'high', 'auto' and "
+            "'original'.",
+            param=f"{param}.detail", code="invalid_value",
+        )
+    if not isinstance(url, str) or not url:
+        raise openai_error(400, f"Missing required parameter: '{param}.url'.",
+                           param=f"{param}.url", code="missing_required_parameter")
+    if not url.startswith("data:"):
+        # The emulator never fetches anything; a remote URL is what a real server could not get.
+        raise openai_error(
+            400,
+            f"Timeout while downloading {url[:100]}. The emulator only accepts base64 data "
+            "URLs (data:image/jpeg;base64,...).",
+            param=f"{param}.url", code="invalid_image_url",
+        )
+    try:
+        mime, data = decode_data_url(url)
+    except ValueError as e:
+        raise openai_error(
+            400, f"Invalid 'image_url': the data URL could not be decoded ({e}).",
+            param=f"{param}.url", code="invalid_image_url",
+        ) from e
+    width = height = None
+    if emu.config.strict_media:
+        try:
+            width, height, fmt = inspect_image(data)
+        except ValueError as e:
+            raise openai_error(
+                400,
+                "You uploaded an unsupported image. Please make sure your image is valid and "
+                "has one of the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+                param=f"{param}.url", code="invalid_image_format",
+            ) from e
+        if fmt not in ("PNG", "JPEG", "GIF", "WEBP", "MPO"):
+            raise openai_error(
+                400,
+                f"You uploaded an unsupported image ({fmt}). Please make sure your image has "
+                "one of the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+                param=f"{param}.url", code="invalid_image_format",
+            )
+    tokens = openai_image_tokens(width, height, str(detail), model)
+    return MediaInfo(kind="image", mime_type=mime, bytes=len(data), sha256=sha256(data),
+                     width=width, height=height, detail=str(detail), tokens=tokens)
+
+
+def _strict_schema_check(schema: Any, name: str, path: str = "()") -> None:
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            raise openai_error(
+                400,
+                f"Invalid schema for response_format '{name}': In context={path}, "
+                "'additionalProperties' is required to be supplied and to be false.",
+                param="response_format", code="invalid_json_schema",
+            )
+        required = schema.get("required") or []
+        missing = [p for p in props if p not in required]
+        if missing:
+            raise openai_error(
+                400,
+                f"Invalid schema for response_format '{name}': In context={path}, 'required' is "
+                f"required to be supplied and to be an array including every key in properties. "
+                f"Missing '{missing[0]}'.",
+                param="response_format", code="invalid_json_schema",
+            )
+        for key, sub in props.items():
+            _strict_schema_check(sub, name, f"('properties', '{key}')")
+
+
+def _output_format(
+    fmt: Any, param: str
+) -> tuple[str, list[str] | None, str]:
+    """(output format, constrained labels, json property) from a response_format / text.format."""
+    if fmt is None:
+        return "text", None, "label"
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        got = fmt.get("type") if isinstance(fmt, dict) else fmt
+        raise openai_error(
+            400,
+            f"Invalid value: '{got}'. Supported values are: 'text', 'json_object', and "
+            "'json_schema'.",
+            param=f"{param}.type", code="invalid_value",
+        )
+    if fmt["type"] == "text":
+        return "text", None, "label"
+    if fmt["type"] == "json_object":
+        return "json", None, "label"
+    spec = fmt.get("json_schema", fmt)  # chat nests it; Responses puts it flat
+    if not isinstance(spec, dict) or not spec.get("name"):
+        raise openai_error(400, f"Missing required parameter: '{param}.json_schema.name'.",
+                           param=f"{param}.json_schema.name",
+                           code="missing_required_parameter")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise openai_error(400, f"Missing required parameter: '{param}.json_schema.schema'.",
+                           param=f"{param}.json_schema.schema",
+                           code="missing_required_parameter")
+    if spec.get("strict"):
+        if schema.get("type") != "object":
+            raise openai_error(
+                400,
+                f"Invalid schema for response_format '{spec['name']}': schema must be a JSON "
+                "Schema of 'type: \"object\"', got 'type: \"" + str(schema.get("type")) + "\"'.",
+                param="response_format", code="invalid_json_schema",
+            )
+        _strict_schema_check(schema, str(spec["name"]))
+    labels, prop = candidates_from_schema(schema)
+    if schema.get("type") == "string" and labels:
+        return "json_string", labels, "label"
+    return "json", labels, prop or "label"
+
+
+def _common_options(
+    body: dict[str, Any], prep: Prepared, emu: Emulator, *, responses_api: bool
+) -> None:
+    temp = body.get("temperature")
+    if temp is not None and (not isinstance(temp, (int, float)) or not 0 <= temp <= 2):
+        raise openai_error(
+            400, f"Invalid 'temperature': decimal above maximum value. Expected a value <= 2, "
+            f"but got {temp} instead.", param="temperature", code="decimal_above_max_value",
+        )
+    top = body.get("top_logprobs")
+    if top is not None and (not isinstance(top, int) or not 0 <= top <= 20):
+        raise openai_error(400, f"Invalid 'top_logprobs': expected an integer from 0 to 20, got "
+                           f"{top!r}.", param="top_logprobs", code="invalid_value")
+    if responses_api:
+        include = body.get("include") or []
+        want = "message.output_text.logprobs" in include
+    else:
+        want = bool(body.get("logprobs"))
+        if top is not None and not want:
+            raise openai_error(400, "Invalid value for 'top_logprobs': logprobs must be set to "
+                               "true when top_logprobs is used.", param="top_logprobs",
+                               code="invalid_value")
+    if any(m in prep.model for m in emu.config.reasoning_models):
+        _reasoning_checks(body, prep.model, responses_api, want)
+    if want and _logprobs_rejected(emu, prep.model):
+        raise openai_error(400, f"logprobs are not supported with the model {prep.model}.",
+                           param="logprobs", code="unsupported_parameter")
+    prep.logprobs = want and emu.config.logprobs
+    prep.top_logprobs = int(top or 0)
+    key = "max_output_tokens" if responses_api else "max_tokens"
+    limit = body.get(key, body.get("max_completion_tokens"))
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise openai_error(400, f"Invalid '{key}': integer below minimum value. Expected a value "
+                           f">= 1, but got {limit!r} instead.", param=key,
+                           code="integer_below_min_value")
+    prep.max_tokens = limit
+
+
+def _reasoning_checks(body: dict[str, Any], model: str, responses_api: bool, logprobs: bool
+                      ) -> None:
+    """What reasoning models refuse: a temperature other than 1, logprobs, max_tokens."""
+    temp = body.get("temperature")
+    if temp is not None and temp != 1:
+        raise openai_error(
+            400, f"Unsupported value: 'temperature' does not support {temp} with this model. "
+            "Only the default (1) value is supported.", param="temperature",
+            code="unsupported_value")
+    if logprobs:
+        raise openai_error(400, f"Unsupported parameter: 'logprobs' is not supported with the "
+                           f"model {model}.", param="logprobs", code="unsupported_parameter")
+    if not responses_api and body.get("max_tokens") is not None:
+        raise openai_error(
+            400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.", param="max_tokens",
+            code="unsupported_parameter")
+
+
+def prepare_chat(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+    """Validate a chat.completions body like the real API."""
+    model = _check_model(emu, body.get("model"))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise openai_error(400, "Missing required parameter: 'messages'.", param="messages",
+                           code="missing_required_parameter")
+    texts: list[str] = []
+    media: list[MediaInfo] = []
+    text_tok = 0
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise openai_error(400, f"Invalid type for '{where}': expected an object.",
+                               param=where, code="invalid_type")
+        role = msg.get("role")
+        if role not in ("system", "developer", "user", "assistant", "tool", "function"):
+            raise openai_error(
+                400,
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
+                "'function', 'tool', and 'developer'.",
+                param=f"{where}.role", code="invalid_value",
+            )
+        text_tok += 4
+        content = msg.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        if content is None and role == "assistant":
+            continue
+        if not isinstance(content, list):
+            raise openai_error(400, f"Invalid type for '{where}.content': expected one of a "
+                               "string or array of objects.", param=f"{where}.content",
+                               code="invalid_type")
+        for j, part in enumerate(content):
+            pwhere = f"{where}.content[{j}]"
+            ptype = part.get("type") if isinstance(part, dict) else None
+            if ptype == "text":
+                if not isinstance(part.get("text"), str):
+                    raise openai_error(400, f"Missing required parameter: '{pwhere}.text'.",
+                                       param=f"{pwhere}.text", code="missing_required_parameter")
+                texts.append(part["text"])
+            elif ptype == "image_url":
+                if role != "user":
+                    raise openai_error(400, f"Invalid '{pwhere}': image content parts are only "
+                                       "allowed in messages with role 'user'.", param=pwhere,
+                                       code="invalid_value")
+                iu = part.get("image_url")
+                url, detail = (iu.get("url"), iu.get("detail")) if isinstance(iu, dict) else (
+                    iu, None)
+                media.append(_image_part(emu, model, url, detail, f"{pwhere}.image_url"))
+            elif ptype in ("input_audio", "file", "refusal"):
+                raw = json.dumps(part).encode()
+                media.append(MediaInfo(kind="audio" if ptype == "input_audio" else "other",
+                                       mime_type=ptype, bytes=len(raw), sha256=sha256(raw)))
+            else:
+                raise openai_error(
+                    400,
+                    f"Invalid value: '{ptype}'. Supported values are: 'text', 'image_url', "
+                    "'input_audio', 'refusal', and 'file'.",
+                    param=f"{pwhere}.type", code="invalid_value",
+                )
+    _check_image_cap(emu, media)
+    fmt, labels, prop = _output_format(body.get("response_format"), "response_format")
+    text_tok += sum(text_tokens(t) for t in texts)
+    image_tok = sum(m.tokens for m in media)
+    prep = Prepared(
+        provider="openai", endpoint="chat", model=model,
+        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
+                          constrained=labels, directives=_directives(texts, req)),
+        media=media, input_tokens=text_tok + image_tok + 3,
+        modality_tokens={"TEXT": text_tok + 3, "IMAGE": image_tok},
+        output_format=fmt, json_prop=prop,
+    )
+    prep.unknown_fields = sorted(k for k in body if k not in _CHAT_FIELDS)
+    _reject_unknown(emu, prep.unknown_fields)
+    _common_options(body, prep, emu, responses_api=False)
+    prep.extra["n"] = int(body.get("n") or 1)
+    if body.get("stream"):
+        req.entry["stream"] = True
+        opts = body.get("stream_options")
+        req.entry["stream_usage"] = bool(isinstance(opts, dict) and opts.get("include_usage"))
+    return prep
+
+
+def _directives(texts: list[str], req: Request) -> dict[str, str]:
+    d = parse_directives(texts)
+    header = req.header("x-emulator-directive")
+    if header:
+        d.update(parse_directives([f"[[emu:{header}]]"]))
+    return d
+
+
+def _check_image_cap(emu: Emulator, media: list[MediaInfo]) -> None:
+    n = sum(1 for m in media if m.kind == "image")
+    if n > emu.config.max_images:
+        raise openai_error(
+            400,
+            f"Too many images in request: {n}. The maximum is {emu.config.max_images} images "
+            "per request.",
+            param="messages", code="too_many_images",
+        )
+
+
+def _reject_unknown(emu: Emulator, unknown: list[str]) -> None:
+    if unknown and emu.config.strict_fields:
+        raise openai_error(400, f"Unrecognized request argument supplied: {unknown[0]}",
+                           param=unknown[0], code="unknown_parameter")
+
+
+def _format_answer(prep: Prepared, decision: Decision) -> str:
+    if decision.kind != "label" or decision.label is None:
+        return decision.text
+    if prep.output_format == "json":
+        return json.dumps({prep.json_prop: decision.label})
+    if prep.output_format == "json_string":
+        return json.dumps(decision.label)
+    return decision.label
+
+
+def _token_logprobs(
+    prep: Prepared, decision: Decision, tokens: list[str], label_at: int | None
+) -> list[dict[str, Any]]:
+    ranked = decision.logprobs()
+    out = []
+    for i, tok in enumerate(tokens):
+        if i == label_at and ranked:
+            lp = dict(ranked)[tok] if tok in dict(ranked) else ranked[0][1]
+            tops = ranked[: prep.top_logprobs]
+        else:
+            lp = -1e-6
+            tops = [(tok, lp)][: prep.top_logprobs]
+        out.append({
+            "token": tok, "logprob": lp, "bytes": list(tok.encode("utf-8")),
+            "top_logprobs": [
+                {"token": t, "logprob": p, "bytes": list(t.encode("utf-8"))} for t, p in tops
+            ],
+        })
+    return out
+
+
+def _truncate(
+    prep: Prepared, decision: Decision, text: str
+) -> tuple[str, list[str], int | None, bool]:
+    tokens, label_at = tokenize_answer(text, decision.label)
+    limit = prep.max_tokens
+    if "finish" in prep.question.directives and prep.question.directives["finish"] == "length":
+        limit = max(1, len(tokens) // 2) if len(tokens) > 1 else 1
+        if len(tokens) == 1:
+            tokens = [tokens[0][: max(1, len(tokens[0]) // 2)]]
+            return tokens[0], tokens, None, True
+    if limit is not None and len(tokens) > limit:
+        tokens = tokens[:limit]
+        if label_at is not None and label_at >= limit:
+            label_at = None
+        return "".join(tokens), tokens, label_at, True
+    return text, tokens, label_at, False
+
+
+def _usage_chat(prep: Prepared, completion: int, thoughts: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prep.input_tokens,
+        "completion_tokens": completion + thoughts,
+        "total_tokens": prep.input_tokens + completion + thoughts,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": thoughts, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0},
+    }
+
+
+def render_chat(
+    emu: Emulator, prep: Prepared, decision: Decision, fault: str | None, shape: float
+) -> dict[str, Any]:
+    """A ChatCompletion for the policy's decision."""
+    thoughts = emu.config.thoughts_tokens
+    logprobs: dict[str, Any] | None = None
+    message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None,
+                               "annotations": []}
+    completion = 0
+    kind = decision.kind
+    block_as = prep.question.directives.get("block", "")
+    if kind == "block" and (block_as == "refusal" or (not block_as and shape < 0.5 and fault)):
+        kind = "refuse"
+    if kind == "block":
+        finish = "content_filter"
+    elif kind == "refuse":
+        finish = "stop"
+        message["refusal"] = _REFUSAL
+        completion = text_tokens(_REFUSAL)
+        if prep.logprobs:
+            logprobs = {"content": None, "refusal": []}
+    else:
+        text = _format_answer(prep, decision)
+        text, tokens, label_at, cut = _truncate(prep, decision, text)
+        finish = "length" if cut else "stop"
+        message["content"] = text
+        completion = len(tokens)
+        if prep.logprobs:
+            logprobs = {"content": _token_logprobs(prep, decision, tokens, label_at),
+                        "refusal": None}
+    choices = [
+        {"index": i, "message": dict(message), "logprobs": logprobs, "finish_reason": finish}
+        for i in range(max(1, prep.extra.get("n", 1)))
+    ]
+    return {
+        "id": emu.new_id("chatcmpl-", 24),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": prep.model,
+        "choices": choices,
+        "usage": _usage_chat(prep, completion, thoughts),
+        "service_tier": "default",
+        "system_fingerprint": "fp_emulator",
+    }
+
+
+def fault_reply(emu: Emulator, prep: Prepared, fault: str) -> ApiError:
+    """The error an injected 429 / 500 fault answers with."""
+    if fault == "429":
+        retry = emu.config.retry_after_s
+        return openai_error(
+            429,
+            f"Rate limit reached for {prep.model} (injected by the emulator). Please try again "
+            f"in {retry:g}s.",
+            type_="requests", code="rate_limit_exceeded",
+            headers={"Retry-After": f"{max(0, round(retry))}",
+                     "retry-after-ms": f"{int(retry * 1000)}"},
+            kind="fault.429",
+        )
+    return openai_error(
+        500,
+        "The server had an error while processing your request. Sorry about that! "
+        "(injected by the emulator)",
+        type_="server_error", code=None, kind="fault.500",
+    )
+
+
+def chat_completions(emu: Emulator, req: Request) -> Reply:
+    """POST /v1/chat/completions (``stream=true`` answers as server-sent events)."""
+    reply = emu.run_inference(req, prepare_chat, render_chat, fault_reply)
+    if reply.status == 200 and reply.hold is None and req.entry.get("stream"):
+        reply = _as_event_stream(reply, bool(req.entry.get("stream_usage")))
+    return reply
+
+
+def _as_event_stream(reply: Reply, include_usage: bool) -> Reply:
+    """Re-send a finished ChatCompletion as chat.completion.chunk events."""
+    try:
+        done = json.loads(reply.body)
+    except ValueError:  # a malformed-body fault: send the broken bytes as one event
+        return Reply(200, b"data: " + reply.body + b"\n\n", content_type="text/event-stream")
+    head = {k: done[k] for k in ("id", "created", "model", "system_fingerprint")}
+    head["object"] = "chat.completion.chunk"
+    events = []
+    for c in done["choices"]:
+        msg = c["message"]
+        delta = {"role": "assistant", "content": msg["content"], "refusal": msg["refusal"]}
+        events.append({**head, "choices": [{"index": c["index"], "delta": delta,
+                                            "logprobs": c["logprobs"], "finish_reason": None}]})
+        events.append({**head, "choices": [{"index": c["index"], "delta": {},
+                                            "logprobs": None,
+                                            "finish_reason": c["finish_reason"]}]})
+    if include_usage:
+        events.append({**head, "choices": [], "usage": done["usage"]})
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    return Reply(200, body + b"data: [DONE]\n\n", content_type="text/event-stream")
+
+
+# -- Responses API ------------------------------------------------------------
+
+
+def prepare_responses(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+    """Validate a responses.create body."""
+    model = _check_model(emu, body.get("model"))
+    inp = body.get("input")
+    if inp is None:
+        raise openai_error(400, "Missing required parameter: 'input'.", param="input",
+                           code="missing_required_parameter")
+    texts: list[str] = []
+    media: list[MediaInfo] = []
+    if isinstance(body.get("instructions"), str):
+        texts.append(body["instructions"])
+    items = [{"role": "user", "content": inp}] if isinstance(inp, str) else inp
+    if not isinstance(items, list):
+        raise openai_error(400, "Invalid type for 'input': expected a string or an array.",
+                           param="input", code="invalid_type")
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, dict):
+            raise openai_error(400, f"Invalid type for '{where}': expected an object.",
+                               param=where, code="invalid_type")
+        content = item.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        if not isinstance(content, list):
+            raise openai_error(400, f"Missing required parameter: '{where}.content'.",
+                               param=f"{where}.content", code="missing_required_parameter")
+        for j, part in enumerate(content):
+            pwhere = f"{where}.content[{j}]"
+            ptype = part.get("type") if isinstance(part, dict) else None
+            if ptype in ("input_text", "output_text", "text"):
+                texts.append(str(part.get("text", "")))
+            elif ptype == "input_image":
+                if part.get("file_id"):
+                    raise openai_error(400, f"Invalid '{pwhere}.file_id': the emulator accepts "
+                                       "images only as data URLs in image_url.",
+                                       param=f"{pwhere}.file_id", code="invalid_value")
+                media.append(_image_part(emu, model, part.get("image_url"), part.get("detail"),
+                                         pwhere))
+            elif ptype in ("input_file", "input_audio"):
+                raw = json.dumps(part).encode()
+                media.append(MediaInfo(kind="other", mime_type=ptype, bytes=len(raw),
+                                       sha256=sha256(raw)))
+            else:
+                raise openai_error(
+                    400,
+                    f"Invalid value: '{ptype}'. Supported values are: 'input_text', "
+                    "'input_image', 'input_file', and 'input_audio'.",
+                    param=f"{pwhere}.type", code="invalid_value",
+                )
+    _check_image_cap(emu, media)
+    text_cfg = body.get("text") or {}
+    fmt, labels, prop = _output_format(
+        text_cfg.get("format") if isinstance(text_cfg, dict) else None, "text.format"
+    )
+    text_tok = sum(text_tokens(t) for t in texts) + 4 * len(items)
+    image_tok = sum(m.tokens for m in media)
+    prep = Prepared(
+        provider="openai", endpoint="responses", model=model,
+        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
+                          constrained=labels, directives=_directives(texts, req)),
+        media=media, input_tokens=text_tok + image_tok,
+        modality_tokens={"TEXT": text_tok, "IMAGE": image_tok},
+        output_format=fmt, json_prop=prop,
+    )
+    prep.unknown_fields = sorted(k for k in body if k not in _RESPONSES_FIELDS)
+    _reject_unknown(emu, prep.unknown_fields)
+    _common_options(body, prep, emu, responses_api=True)
+    if body.get("stream"):
+        raise openai_error(400, "The emulator does not stream /v1/responses; call it without "
+                           "stream=True.", param="stream", code="unsupported_value")
+    return prep
+
+
+def render_responses(
+    emu: Emulator, prep: Prepared, decision: Decision, fault: str | None, shape: float
+) -> dict[str, Any]:
+    """A Response object for the policy's decision."""
+    thoughts = emu.config.thoughts_tokens
+    status, incomplete = "completed", None
+    output: list[dict[str, Any]] = []
+    completion = 0
+    kind = decision.kind
+    block_as = prep.question.directives.get("block", "")
+    if kind == "block" and (block_as == "refusal" or (not block_as and shape < 0.5 and fault)):
+        kind = "refuse"
+    msg_id = emu.new_id("msg_", 24)
+    if kind == "block":
+        status, incomplete = "incomplete", {"reason": "content_filter"}
+    elif kind == "refuse":
+        completion = text_tokens(_REFUSAL)
+        output.append({"type": "message", "id": msg_id, "status": "completed",
+                       "role": "assistant",
+                       "content": [{"type": "refusal", "refusal": _REFUSAL}]})
+    else:
+        text = _format_answer(prep, decision)
+        text, tokens, label_at, cut = _truncate(prep, decision, text)
+        completion = len(tokens)
+        part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
+        if prep.logprobs:
+            part["logprobs"] = _token_logprobs(prep, decision, tokens, label_at)
+        if cut:
+            status, incomplete = "incomplete", {"reason": "max_output_tokens"}
+        output.append({"type": "message", "id": msg_id,
+                       "status": "incomplete" if cut else "completed", "role": "assistant",
+                       "content": [part]})
+    return {
+        "id": emu.new_id("resp_", 24),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": prep.model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "error": None,
+        "incomplete_details": incomplete,
+        "top_logprobs": prep.top_logprobs,
+        "usage": {
+            "input_tokens": prep.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion + thoughts,
+            "output_tokens_details": {"reasoning_tokens": thoughts},
+            "total_tokens": prep.input_tokens + completion + thoughts,
+        },
+    }
+
+
+def responses(emu: Emulator, req: Request) -> Reply:
+    """POST /v1/responses."""
+    return emu.run_inference(req, prepare_responses, render_responses, fault_reply)
+
+
+# -- models -------------------------------------------------------------------
+
+
+def models_get(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/models/{model}."""
+    model = _check_model(emu, req.params["model"])
+    req.entry["model"] = model
+    return Reply.json({"id": model, "object": "model", "created": 1700000000,
+                       "owned_by": "vlmfer-emulator"})
+
+
+def models_list(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/models."""
+    names = ["gpt-4o", "gpt-4o-mini", "gpt-5.2"]
+    return Reply.json({"object": "list", "data": [
+        {"id": n, "object": "model", "created": 1700000000, "owned_by": "vlmfer-emulator"}
+        for n in names]})
+
+
+# -- files --------------------------------------------------------------------
+
+_PURPOSES = ("batch", "assistants", "fine-tune", "vision", "user_data", "evals")
+
+
+@dataclass
+class OFile:
+    """An uploaded (or generated) OpenAI file."""
+
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "file", "bytes": len(self.data),
+                "created_at": self.created_at, "filename": self.filename,
+                "purpose": self.purpose, "status": "processed", "expires_at": None,
+                "status_details": None}
+
+
+def _parse_multipart(req: Request) -> dict[str, tuple[str | None, bytes]]:
+    ctype = req.header("content-type")
+    if "multipart/form-data" not in ctype or "boundary=" not in ctype:
+        raise openai_error(400, "Files must be uploaded as multipart/form-data with a 'file' "
+                           "and a 'purpose' field.", param="file")
+    boundary = ctype.split("boundary=", 1)[1].split(";")[0].strip().strip('"').encode()
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in req.body.split(b"--" + boundary):
+        chunk = chunk.removeprefix(b"\r\n")
+        if not chunk or chunk.startswith(b"--"):
+            continue
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        name = filename = None
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            if line.lower().startswith("content-disposition"):
+                for item in line.split(";"):
+                    k, _, v = item.strip().partition("=")
+                    if k == "name":
+                        name = v.strip('"')
+                    elif k == "filename":
+                        filename = v.strip('"')
+        if name:
+            fields[name] = (filename, data)
+    return fields
+
+
+def files_create(emu: Emulator, req: Request) -> Reply:
+    """POST /v1/files (multipart: file, purpose)."""
+    fields = _parse_multipart(req)
+    purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
+    if not purpose:
+        raise openai_error(400, "Missing required parameter: 'purpose'.", param="purpose",
+                           code="missing_required_parameter")
+    if purpose not in _PURPOSES:
+        raise openai_error(
+            400, f"Invalid value: '{purpose}'. Supported values are: "
+            + ", ".join(f"'{p}'" for p in _PURPOSES) + ".", param="purpose", code="invalid_value")
+    if "file" not in fields:
+        raise openai_error(400, "Missing required parameter: 'file'.", param="file",
+                           code="missing_required_parameter")
+    filename, data = fields["file"]
+    filename = filename or "upload"
+    if purpose == "batch":
+        if not filename.endswith(".jsonl"):
+            raise openai_error(400, f"Invalid file format for Batch API. Must be .jsonl (got "
+                               f"'{filename}').", param="file", code="invalid_file_format")
+        if len(data) > emu.config.batch_max_bytes:
+            raise openai_error(
+                400,
+                f"File is too large for the Batch API: {len(data)} bytes, limit "
+                f"{emu.config.batch_max_bytes} bytes. Split the requests over several files.",
+                param="file", code="file_too_large",
+            )
+    f = OFile(emu.new_id("file-", 24), filename, purpose, data, int(time.time()))
+    with emu._lock:
+        emu.openai_files[f.id] = f
+    req.entry["file_id"] = f.id
+    return Reply.json(f.as_json())
+
+
+def _get_file(emu: Emulator, file_id: str) -> OFile:
+    with emu._lock:
+        f = emu.openai_files.get(file_id)
+    if f is None:
+        raise openai_error(404, f"No such File object: {file_id}", param="id", code=None)
+    return f
+
+
+def files_get(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/files/{id}."""
+    return Reply.json(_get_file(emu, req.params["id"]).as_json())
+
+
+def files_list(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/files."""
+    purpose = req.query.get("purpose")
+    with emu._lock:
+        files = [f.as_json() for f in emu.openai_files.values()
+                 if purpose is None or f.purpose == purpose]
+    return Reply.json({"object": "list", "data": files, "has_more": False})
+
+
+def files_content(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/files/{id}/content."""
+    f = _get_file(emu, req.params["id"])
+    return Reply(200, f.data, content_type="application/octet-stream")
+
+
+def files_delete(emu: Emulator, req: Request) -> Reply:
+    """DELETE /v1/files/{id}."""
+    f = _get_file(emu, req.params["id"])
+    with emu._lock:
+        emu.openai_files.pop(f.id, None)
+    return Reply.json({"id": f.id, "object": "file", "deleted": True})
+
+
+# -- batches ------------------------------------------------------------------
+
+_BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
+_TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def batches_create(emu: Emulator, req: Request) -> Reply:
+    """POST /v1/batches."""
+    from vlmfer.emulator.server import parse_json_object
+
+    body = parse_json_object(req, "openai")
+    for key in ("input_file_id", "endpoint", "completion_window"):
+        if not body.get(key):
+            raise openai_error(400, f"Missing required parameter: '{key}'.", param=key,
+                               code="missing_required_parameter")
+    if body["endpoint"] not in (*_BATCH_ENDPOINTS, "/v1/embeddings", "/v1/completions"):
+        raise openai_error(400, f"Invalid value: '{body['endpoint']}'. Supported values are: "
+                           "'/v1/chat/completions', '/v1/responses', '/v1/embeddings', and "
+                           "'/v1/completions'.", param="endpoint", code="invalid_value")
+    if body["endpoint"] not in _BATCH_ENDPOINTS:
+        raise openai_error(400, f"The emulator's batches support only {_BATCH_ENDPOINTS}.",
+                           param="endpoint", code="invalid_value")
+    if body["completion_window"] != "24h":
+        raise openai_error(400, f"Invalid value: '{body['completion_window']}'. Supported values "
+                           "are: '24h'.", param="completion_window", code="invalid_value")
+    f = _get_file(emu, str(body["input_file_id"]))
+    if f.purpose != "batch":
+        raise openai_error(400, f"File {f.id} has purpose '{f.purpose}'; a batch input file "
+                           "must be uploaded with purpose 'batch'.", param="input_file_id",
+                           code="invalid_value")
+    metadata = body.get("metadata") or {}
+    now = int(time.time())
+    batch: dict[str, Any] = {
+        "id": emu.new_id("batch_", 24), "object": "batch", "endpoint": body["endpoint"],
+        "errors": None, "input_file_id": f.id, "completion_window": "24h",
+        "status": "validating", "output_file_id": None, "error_file_id": None,
+        "created_at": now, "in_progress_at": None, "expires_at": now + 86400,
+        "finalizing_at": None, "completed_at": None, "failed_at": None, "expired_at": None,
+        "cancelling_at": None, "cancelled_at": None,
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        "metadata": metadata, "model": None, "usage": None,
+        "_t0": time.monotonic(),
+        "_outcome": _batch_outcome(emu, metadata),
+    }
+    with emu._lock:
+        emu.openai_batches[batch["id"]] = batch
+    req.entry["batch_id"] = batch["id"]
+    return Reply.json(_public(batch))
+
+
+def _batch_outcome(emu: Emulator, metadata: dict[str, Any]) -> str:
+    marker = " ".join(str(v) for v in metadata.values()).lower()
+    for outcome in ("failed", "expired"):
+        if f"emulator:{outcome}" in marker:
+            return outcome
+    return emu.config.batch_outcome
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
+
+
+def _get_batch(emu: Emulator, batch_id: str) -> dict[str, Any]:
+    with emu._lock:
+        b = emu.openai_batches.get(batch_id)
+    if b is None:
+        raise openai_error(404, f"No batch found with id '{batch_id}'.", param="batch_id",
+                           code="batch_not_found")
+    return b
+
+
+def batches_get(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/batches/{id}: advances the batch, processing it once its delay has passed."""
+    b = _get_batch(emu, req.params["id"])
+    with emu._lock:
+        _advance(emu, b)
+        return Reply.json(_public(b))
+
+
+def batches_list(emu: Emulator, req: Request) -> Reply:
+    """GET /v1/batches."""
+    with emu._lock:
+        data = [_public(b) for b in emu.openai_batches.values()]
+    return Reply.json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                       "last_id": data[-1]["id"] if data else None, "has_more": False})
+
+
+def batches_cancel(emu: Emulator, req: Request) -> Reply:
+    """POST /v1/batches/{id}/cancel."""
+    b = _get_batch(emu, req.params["id"])
+    with emu._lock:
+        if b["status"] in _TERMINAL:
+            raise openai_error(409, f"Cannot cancel a batch with status '{b['status']}'.",
+                               param="batch_id", code="batch_not_cancellable")
+        b["status"] = "cancelling"
+        b["cancelling_at"] = int(time.time())
+        return Reply.json(_public(b))
+
+
+def _advance(emu: Emulator, b: dict[str, Any]) -> None:
+    now = int(time.time())
+    if b["status"] == "cancelling":
+        b["status"], b["cancelled_at"] = "cancelled", now
+        return
+    if b["status"] in _TERMINAL:
+        return
+    if b["status"] == "validating":
+        b["status"], b["in_progress_at"] = "in_progress", now
+    if time.monotonic() - b["_t0"] < emu.config.batch_latency_s:
+        return
+    _process(emu, b)
+
+
+def _batch_line_error(code: str, message: str, line: int | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "param": None, "line": line}
+
+
+def _process(emu: Emulator, b: dict[str, Any]) -> None:
+    """Run every request of the input file through the policy; write output and error files."""
+    now = int(time.time())
+    f = emu.openai_files.get(b["input_file_id"])
+    lines = f.data.decode("utf-8", "replace").splitlines() if f else []
+    lines = [ln for ln in lines if ln.strip()]
+    errors: list[dict[str, Any]] = []
+    parsed: list[dict[str, Any]] = []
+    if f is None:
+        errors.append(_batch_line_error("file_not_found", "The input file was deleted."))
+    if len(lines) > emu.config.batch_max_requests:
+        errors.append(_batch_line_error(
+            "too_many_requests",
+            f"The batch input file has {len(lines)} requests; the limit is "
+            f"{emu.config.batch_max_requests} per batch.",
+        ))
+    seen_ids: set[str] = set()
+    models: set[str] = set()
+    for i, line in enumerate(lines, start=1):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            errors.append(_batch_line_error("invalid_json_line",
+                                            "This line is not parseable as valid JSON.", i))
+            continue
+        if not isinstance(obj, dict) or not all(k in obj for k in ("custom_id", "method", "url",
+                                                                       "body")):
+            errors.append(_batch_line_error(
+                "invalid_request", "Each line needs custom_id, method, url and body.", i))
+            continue
+        if obj["url"] != b["endpoint"]:
+            errors.append(_batch_line_error(
+                "mismatched_endpoint",
+                f"The url '{obj['url']}' does not match the batch endpoint '{b['endpoint']}'.",
+                i))
+            continue
+        if obj["custom_id"] in seen_ids:
+            errors.append(_batch_line_error(
+                "duplicate_custom_id",
+                f"The custom_id '{obj['custom_id']}' is used more than once.", i))
+            continue
+        seen_ids.add(obj["custom_id"])
+        if isinstance(obj["body"], dict):
+            models.add(str(obj["body"].get("model")))
+        parsed.append(obj)
+    if len(models) > 1:
+        errors.append(_batch_line_error(
+            "mismatched_model", f"All requests in a batch must use the same model; found "
+                                f"{sorted(models)}."))
+    if b["_outcome"] == "failed" and not errors:
+        errors.append(_batch_line_error("emulated_failure",
+                                        "This batch was made to fail by the emulator."))
+    if errors:
+        b.update(status="failed", failed_at=now, errors={"object": "list", "data": errors})
+        b["request_counts"] = {"total": len(lines), "completed": 0, "failed": 0}
+        return
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    expire_from = len(parsed) // 2 if b["_outcome"] == "expired" else len(parsed)
+    prepare = prepare_chat if b["endpoint"] == "/v1/chat/completions" else prepare_responses
+    render = render_chat if b["endpoint"] == "/v1/chat/completions" else render_responses
+    usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    for i, obj in enumerate(parsed):
+        rid = emu.new_id("batch_req_", 24)
+        if i >= expire_from:
+            err_lines.append(json.dumps({"id": rid, "custom_id": obj["custom_id"],
+                                         "response": None, "error": {
+                                             "code": "batch_expired",
+                                             "message": "This request could not be executed "
+                                                        "before the completion window "
+                                                        "expired."}}))
+            continue
+        status, body = _run_line(emu, obj, prepare, render, b["id"])
+        line = json.dumps({"id": rid, "custom_id": obj["custom_id"],
+                           "response": {"status_code": status, "request_id": emu.new_id("req_"),
+                                        "body": body}, "error": None})
+        if status == 200:
+            out_lines.append(line)
+            u = body.get("usage") or {}
+            inp = u.get("prompt_tokens", u.get("input_tokens", 0))
+            outp = u.get("completion_tokens", u.get("output_tokens", 0))
+            usage["input_tokens"] += inp
+            usage["output_tokens"] += outp
+            usage["total_tokens"] += inp + outp
+        else:
+            err_lines.append(line)
+    for lines_, key, suffix in ((out_lines, "output_file_id", "output"),
+                                (err_lines, "error_file_id", "error")):
+        if lines_:
+            of = OFile(emu.new_id("file-", 24), f"{b['id']}_{suffix}.jsonl",
+                       f"batch_{suffix}", ("\n".join(lines_) + "\n").encode(), now)
+            emu.openai_files[of.id] = of
+            b[key] = of.id
+    b["request_counts"] = {"total": len(parsed), "completed": len(out_lines),
+                           "failed": len(err_lines)}
+    b["usage"] = {**usage, "input_tokens_details": {"cached_tokens": 0},
+                  "output_tokens_details": {"reasoning_tokens": 0}}
+    b["model"] = next(iter(models), None)
+    if b["_outcome"] == "expired":
+        b.update(status="expired", expired_at=now)
+    else:
+        b.update(status="completed", finalizing_at=now, completed_at=now)
+    emu.count("batches", f"openai.{b['status']}")
+
+
+def _run_line(
+    emu: Emulator, obj: dict[str, Any], prepare: Any, render: Any, batch_id: str
+) -> tuple[int, Any]:
+    return emu.run_batch_request("openai", str(obj["url"]), obj["body"], prepare, render,
+                                 fault_reply, batch_id=batch_id, item=str(obj["custom_id"]))

@@ -1,0 +1,340 @@
+"""Helpers shared by the built-in backends (no SDK imports here)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from vlmfer import presets
+from vlmfer.errors import MissingKeyError, PredictorError
+from vlmfer.types import Media, MediaSpec, Prompt
+
+if TYPE_CHECKING:
+    from vlmfer.media import MediaPart, PreparedMedia
+
+logger = logging.getLogger("vlmfer")
+
+
+class WarnOnce:
+    """Log each distinct warning once per predictor, so a run says it once, not per sample."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._seen: set[str] = set()
+
+    def __call__(self, key: str, message: str) -> None:
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        logger.warning("%s: %s", self._name, message)
+
+
+def resolve_key(
+    explicit: str | None,
+    env_names: Sequence[str],
+    provider: str,
+    *,
+    suggest: str | None = None,
+    hint: str = "",
+) -> str:
+    """The API key from the options or the environment (in ``env_names`` order),
+    else a ``MissingKeyError`` that says which variable to export."""
+    if explicit:
+        return explicit
+    for name in env_names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    names = " or ".join(env_names)
+    raise MissingKeyError(
+        f"no API key for {provider} predictors: set {names} in the environment, e.g. "
+        f"`export {suggest or env_names[0]}=...`{hint}"
+    )
+
+
+# OpenAI echoes a masked key in 401 messages (sk-...abcd); Google keys start with AIza.
+_KEYLIKE = re.compile(r"\b(sk-[\w\-*.]{4,}|AIza[\w\-]{10,})")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Remove the key, and anything shaped like a key, from text that may be logged."""
+    if secret:
+        text = text.replace(secret, "<redacted>")
+    return _KEYLIKE.sub("<redacted>", text)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = lower.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _defaults() -> str:
+    return (
+        f"current defaults: openai/{presets.DEFAULT_OPENAI_MODEL}, "
+        f"gemini/{presets.DEFAULT_GEMINI_MODEL} (vlmfer.presets); the seed study's "
+        "gemini-2.0-flash was shut down on 2026-06-01 and gpt-4o is scheduled to shut down "
+        "on 2027-01-14"
+    )
+
+
+def status_error(
+    status: int,
+    detail: str,
+    *,
+    predictor: str,
+    key_env: str,
+    where: str,
+    retry_after: float | None = None,
+) -> PredictorError:
+    """Classify an HTTP error status and say what to do about it."""
+    head = f"{predictor}: HTTP {status} from {where}: {detail}"
+    if status == 429:
+        return PredictorError(
+            f"{head} (rate limited; the engine backs off"
+            + (f" {retry_after:g} s as asked)" if retry_after is not None else ")"),
+            retryable=True, retry_after=retry_after, status=status, kind="rate_limit",
+        )
+    if status in (408, 409) or status >= 500:
+        return PredictorError(
+            f"{head} (transient server error; the engine retries)",
+            retryable=True, retry_after=retry_after, status=status,
+            kind="timeout" if status == 408 else "server",
+        )
+    if status == 401:
+        return PredictorError(
+            f"{head}. The API key was rejected: check {key_env} (or the api_key option) "
+            "holds a valid key for this server",
+            retryable=False, status=status, kind="auth",
+        )
+    if status == 403:
+        return PredictorError(
+            f"{head}. The key has no access to this model or feature: check the key's "
+            f"project and permissions ({key_env})",
+            retryable=False, status=status, kind="permission",
+        )
+    if status == 404:
+        return PredictorError(
+            f"{head}. The model id does not exist on this server (or was retired); "
+            f"pick another with --model; {_defaults()}",
+            retryable=False, status=status, kind="not_found",
+        )
+    if status in (400, 413, 422):
+        return PredictorError(
+            f"{head}. The request was rejected: check the predictor options, the media "
+            "(size, type, count) and the generation options",
+            retryable=False, status=status, kind="bad_request",
+        )
+    return PredictorError(head, retryable=False, status=status, kind="api_error")
+
+
+def transport_error(exc: BaseException, *, predictor: str, where: str) -> PredictorError:
+    """A connection failure or timeout: always retryable."""
+    is_timeout = "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError)
+    kind = "timeout" if is_timeout else "connection"
+    what = "timed out" if is_timeout else "could not connect"
+    return PredictorError(
+        f"{predictor}: {what} ({type(exc).__name__}: {exc or 'no detail'}) talking to {where}; "
+        "check the server is up and reachable (base_url), or raise timeout_s",
+        retryable=True, kind=kind,
+    )
+
+
+def malformed_error(detail: str, *, predictor: str, where: str) -> PredictorError:
+    """A response the SDK could not parse, or one missing its answer: retryable."""
+    return PredictorError(
+        f"{predictor}: malformed response from {where}: {detail}",
+        retryable=True, kind="malformed",
+    )
+
+
+async def prepare(
+    media: Media, spec: MediaSpec, as_: Literal["image", "frames", "video"]
+) -> PreparedMedia:
+    """Run the media layer in a worker thread (decoding and encoding block)."""
+    from vlmfer.media import prepare_media
+
+    return await asyncio.to_thread(prepare_media, media, spec, as_=as_)
+
+
+def data_url(part: MediaPart) -> str:
+    return f"data:{part.mime_type};base64,{base64.b64encode(part.data).decode('ascii')}"
+
+
+def frames_caption(parts: Sequence[MediaPart], index: int | None = None) -> str:
+    """Say that images are frames of one clip, in time order, with their timestamps."""
+    stamps = ", ".join(
+        f"Frame {i} at {p.time_s:.2f} s" if p.time_s is not None else f"Frame {i}"
+        for i, p in enumerate(parts, start=1)
+    )
+    which = f"video {index}" if index is not None else "one video clip"
+    return (
+        f"The next {len(parts)} images are frames of {which}, in time order: {stamps}."
+    )
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height from the image header (no full decode); 768x768 if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except (OSError, ValueError):
+        return (768, 768)
+
+
+def scaled(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """The size after the media layer fits the longest side into ``max_side``."""
+    w, h = size
+    if max_side and max(w, h) > max_side:
+        s = max_side / max(w, h)
+        return max(1, round(w * s)), max(1, round(h * s))
+    return w, h
+
+
+def media_record(prepared: Sequence[PreparedMedia]) -> list[dict[str, Any]]:
+    """What the model saw: the media layer's account of frames, crops and encodes."""
+    return [dict(p.record, source=str(p.source)) for p in prepared]
+
+
+# ---------------------------------------------------------------- labels and logprobs
+
+def _clean(text: str) -> str:
+    return text.strip().strip("\"'`*.,:;!").strip().lower()
+
+
+def constrained_label(text: str | None, labels: Sequence[str], kind: str) -> str | None:
+    """The label of a constrained answer (an enum value or ``{"label": ...}``), if exact."""
+    if text is None:
+        return None
+    value: Any = text
+    if kind == "json_schema" or text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            value = obj.get("label")
+        elif kind == "json_schema":
+            return None
+    if not isinstance(value, str):
+        return None
+    wanted = _clean(value)
+    hits = [label for label in labels if label.lower() == wanted]
+    return hits[0] if len(hits) == 1 else None
+
+
+def label_start(text: str, kind: str | None) -> int:
+    """Character offset where the label starts in a (possibly JSON) answer."""
+    if kind == "json_schema" or text.lstrip().startswith("{"):
+        m = re.search(r'"label"\s*:\s*"', text)
+        if m:
+            return m.end()
+    m = re.search(r"[^\s\"'`*{]", text)
+    return m.start() if m else 0
+
+
+def label_logprobs(
+    positions: Sequence[tuple[str, Iterable[tuple[str, float]]]],
+    text: str,
+    labels: Sequence[str],
+    kind: str | None,
+) -> dict[str, float] | None:
+    """Turn per-position top alternatives into label -> log-probability.
+
+    ``positions`` holds, for each generated token, the chosen token and its top
+    alternatives. The position where the label starts is found by offset (so a
+    ``{"label": "Happy"}`` answer works as well as a bare ``Happy``); each
+    alternative is matched to labels case-insensitively, by prefix for labels
+    that span several tokens, and ambiguous prefixes (``S`` for Sad and Surprise)
+    are dropped. Alternatives naming the same label are summed in probability.
+    """
+    if not positions or not labels:
+        return None
+    target = label_start(text, kind)
+    offset = 0
+    chosen_index = None
+    skip = 0
+    for i, (token, _) in enumerate(positions):
+        if offset <= target < offset + max(1, len(token)):
+            chosen_index = i
+            skip = target - offset
+            break
+        offset += len(token)
+    if chosen_index is None:
+        return None
+    chosen_token, alternatives = positions[chosen_index]
+    prefix = chosen_token[:skip]
+    # Only a prefix with real text (e.g. '":"' glued to the label) must match;
+    # spaces and quotes are stripped from every alternative anyway.
+    strict = bool(prefix.strip(" \t\n\"'`*{:"))
+    found: dict[str, list[float]] = {}
+    for token, logprob in alternatives:
+        if strict:
+            if not token.startswith(prefix):
+                continue
+            token = token[skip:]
+        piece = token.strip(" \t\n\"'`*{}:").lower()
+        if not piece:
+            continue
+        exact = [lab for lab in labels if lab.lower() == piece]
+        hits = exact or [lab for lab in labels if lab.lower().startswith(piece)]
+        if len(hits) != 1:
+            continue
+        found.setdefault(hits[0], []).append(logprob)
+    if not found:
+        return None
+    return {lab: _logsumexp(values) for lab, values in found.items()}
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    if math.isinf(top):
+        return top
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def candidate_labels(prompt: Prompt) -> list[str] | None:
+    """The labels a constrained answer may take, in the order the prompt gives them."""
+    if prompt.constraint is not None:
+        return list(prompt.constraint.labels)
+    if prompt.label_order:
+        return list(prompt.label_order)
+    return None
+
+
+def top_k(prompt: Prompt, labels: Sequence[str] | None) -> int:
+    """How many alternatives to ask for: enough to cover the labels, within 1..20."""
+    if prompt.options.top_logprobs:
+        return prompt.options.top_logprobs
+    return max(5, min(20, len(labels) if labels else 5))

@@ -1,0 +1,202 @@
+"""The report's figures as PNG bytes, drawn with matplotlib's Agg canvas.
+
+matplotlib is imported inside each function (``import vlmfer`` must stay
+light), and figures are built on ``matplotlib.figure.Figure`` with an Agg
+canvas rather than through pyplot: no GUI backend and no global state.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vlmfer.types import NON_ANSWERS
+
+# Colours: labels in blue, non-answers in orange, gold in grey, Neutral in red.
+GOLD = "#9aa0a6"
+PRED = "#3b78c2"
+NEUTRAL = "#c0392b"
+NON_ANSWER = "#e67e22"
+_DPI = 110
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str = "") -> bytes:
+    """A confusion-matrix heat map: gold rows, predicted labels then non-answer columns.
+
+    ``cm`` is metrics.json's ``confusion_matrix`` (``labels``, ``columns``,
+    ``matrix``). With ``normalize`` each row is divided by its gold count and
+    cells show percentages; otherwise cells show counts.
+    """
+    from matplotlib import colormaps
+
+    labels = [str(x) for x in cm.get("labels", [])]
+    columns = [str(x) for x in cm.get("columns", labels)]
+    counts = [[int(v) for v in row] for row in cm.get("matrix", [])]
+    k, c = len(labels), len(columns)
+    support = [sum(row) for row in counts]
+    values: list[list[float | None]] = []
+    for row, tot in zip(counts, support):
+        if normalize:
+            values.append([v / tot if tot else None for v in row])
+        else:
+            values.append([float(v) for v in row])
+    vmax = 1.0 if normalize else max([1.0, *(v for r in values for v in r if v is not None)])
+
+    blues, oranges = colormaps["Blues"], colormaps["Oranges"]
+    rgba = []
+    for row in values:
+        out_row = []
+        for j, v in enumerate(row):
+            if v is None:
+                out_row.append((0.93, 0.93, 0.93, 1.0))
+                continue
+            cmap = oranges if columns[j] in NON_ANSWERS else blues
+            # Start the scale at 0.05 so an empty cell is near-white, not pure white.
+            out_row.append(cmap(0.05 + 0.9 * (v / vmax)))
+        rgba.append(out_row)
+
+    fig = _figure(1.3 + 0.5 * c, 1.3 + 0.42 * max(k, 1))
+    ax = fig.add_subplot(1, 1, 1)
+    if k and c:
+        ax.imshow(rgba, aspect="auto", interpolation="nearest")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            if v is None:
+                text = "–"
+            elif normalize:
+                text = f"{100 * v:.0f}%" if counts[i][j] else "·"
+            else:
+                text = str(counts[i][j]) if counts[i][j] else "·"
+            dark = v is not None and v / vmax > 0.55
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "#222222")
+        if i < c and columns[i] == labels[i]:
+            ax.add_patch(_rect(i, i))  # the diagonal: correct answers
+    n_labels = sum(1 for col in columns if col not in NON_ANSWERS)
+    if 0 < n_labels < c:
+        ax.axvline(n_labels - 0.5, color="#333333", linewidth=2)
+    ax.set_xticks(range(c))
+    ax.set_xticklabels(columns, rotation=40, ha="right")
+    for tick, col in zip(ax.get_xticklabels(), columns):
+        if col in NON_ANSWERS:
+            tick.set_color(NON_ANSWER)
+            tick.set_fontstyle("italic")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([f"{lab} (n={s})" for lab, s in zip(labels, support)])
+    ax.set_xlabel("model's answer (labels | non-answers)")
+    ax.set_ylabel("gold label")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11, loc="left")
+    return _png(fig)
+
+
+def _rect(i: int, j: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#1a1a1a", linewidth=1.2)
+
+
+def distribution_png(
+    gold: Mapping[str, int],
+    predicted: Mapping[str, int],
+    *,
+    labels: Sequence[str],
+    neutral: str = "Neutral",
+) -> bytes:
+    """Gold vs predicted share per label, plus the non-answers, as grouped bars.
+
+    The predicted Neutral bar is drawn in red so an over-predicted Neutral
+    stands out beside its grey gold bar.
+    """
+    n = sum(int(gold.get(lab, 0)) for lab in labels)
+    non_answers = sum(int(predicted.get(o, 0)) for o in NON_ANSWERS)
+    groups = [*labels, "non-answer"]
+    g = [int(gold.get(lab, 0)) for lab in labels] + [0]
+    p = [int(predicted.get(lab, 0)) for lab in labels] + [non_answers]
+    share = (lambda v: 100.0 * v / n) if n else (lambda v: 0.0)
+
+    fig = _figure(1.2 + 0.6 * len(groups), 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.4
+    xs = list(range(len(groups)))
+    ax.bar([x - width / 2 for x in xs], [share(v) for v in g], width, color=GOLD,
+           label="gold")
+    colours = [NEUTRAL if lab == neutral else PRED for lab in labels] + [NON_ANSWER]
+    bars = ax.bar([x + width / 2 for x in xs], [share(v) for v in p], width, color=colours,
+                  label="predicted")
+    for bar, v in zip(bars, p):
+        if v:
+            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{share(v):.0f}%",
+                    ha="center", va="bottom", fontsize=8, color="#333333")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(groups, rotation=30, ha="right")
+    for tick, name in zip(ax.get_xticklabels(), groups):
+        if name == neutral:
+            tick.set_color(NEUTRAL)
+            tick.set_fontweight("bold")
+        elif name == "non-answer":
+            tick.set_color(NON_ANSWER)
+            tick.set_fontstyle("italic")
+    ax.set_ylabel("share of samples (%)")
+    top = max([share(v) for v in g + p] + [1.0])
+    ax.set_ylim(0, top * 1.18)
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=GOLD, label="gold"), Patch(color=PRED, label="predicted")]
+    if neutral in labels:
+        handles.append(Patch(color=NEUTRAL, label=f"predicted {neutral}"))
+    handles.append(Patch(color=NON_ANSWER, label="non-answer"))
+    ax.legend(handles=handles, frameon=False, fontsize=8, ncol=2, loc="upper left")
+    return _png(fig)
+
+
+def per_class_png(per_class: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """Per-class recall and precision as paired horizontal bars."""
+    labels = list(per_class)
+    fig = _figure(4.2, 0.9 + 0.36 * max(len(labels), 1))
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(labels)))
+    h = 0.38
+
+    def vals(key: str) -> list[float]:
+        return [100 * float(v) if _is_num(v := per_class[lab].get(key)) else 0.0
+                for lab in labels]
+
+    ax.barh([y - h / 2 for y in ys], vals("recall"), h, color=PRED, label="recall")
+    ax.barh([y + h / 2 for y in ys], vals("precision"), h, color=GOLD, label="precision")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("%")
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              ncol=2)
+    return _png(fig)

@@ -1,0 +1,262 @@
+"""What the built-in strategies share: options, label order, prompts and outcomes."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import random
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from vlmfer.errors import ConfigError
+from vlmfer.labels import CAER_LABELS, NEUTRAL, parse_label, rule_of
+from vlmfer.strategies.base import Strategy, Verdict
+from vlmfer.strategies.templates import Template, load_template, render_values, template_refs
+from vlmfer.types import (
+    GenerationOptions,
+    LabelMatch,
+    Media,
+    MediaSpec,
+    Prompt,
+    Record,
+    Response,
+    ResponseConstraint,
+    Sample,
+)
+
+MediaWord = Literal["auto", "video", "image", "frames"]
+
+
+class CommonOptions(Record):
+    """Options every built-in strategy takes."""
+
+    #: The label set, in its canonical order (the dataset's labels).
+    labels: tuple[str, ...] = CAER_LABELS
+    #: A built-in template name or the path of a template TOML file (None: the default).
+    template: str | None = None
+    #: "fixed": labels in the order above; "shuffle": a per-sample permutation.
+    label_order: Literal["fixed", "shuffle"] = "fixed"
+    #: Seed of the per-sample permutation (with ``label_order="shuffle"``).
+    order_seed: int = 0
+    #: How media becomes bytes for the model (frames, size, face crop...).
+    media: MediaSpec = Field(default_factory=MediaSpec)
+    #: The word for the media in the prompt; "auto" follows the sample (see ``media_word``).
+    media_word: MediaWord = "auto"
+    temperature: float | None = Field(default=0.0, ge=0.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = 0
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) < 2:
+            raise ValueError(f"need at least two labels, got {list(v)}")
+        blank = [x for x in v if not x.strip()]
+        if blank:
+            raise ValueError(f"labels must be non-empty names, got {list(v)}")
+        seen: dict[str, str] = {}
+        for x in v:
+            if x.casefold() in seen:
+                raise ValueError(f"duplicate label {x!r} (same as {seen[x.casefold()]!r})")
+            seen[x.casefold()] = x
+        if any(x.strip().casefold() == "none" for x in v):
+            raise ValueError("'none' cannot be a label: it is the answer for 'no label'")
+        return v
+
+
+def media_word(setting: str, sample: Sample, spec: MediaSpec) -> str:
+    """Resolve the media word: an explicit setting wins; "auto" gives "image" for an
+    image, "frames" for a video with ``media.video_mode="frames"`` and "video" otherwise
+    (also with ``video_mode="auto"``, where the predictor decides how to send it)."""
+    if setting != "auto":
+        return setting
+    if sample.media.kind == "image":
+        return "image"
+    return "frames" if spec.video_mode == "frames" else "video"
+
+
+def label_order(
+    labels: tuple[str, ...], mode: str, *, seed: int, sample_id: str, step: str
+) -> list[str]:
+    """The label order for one prompt: fixed, or a permutation seeded by
+    ``(order_seed, sample id, step name)`` so that it is the same on every re-run."""
+    order = list(labels)
+    if mode == "shuffle":
+        digest = hashlib.sha256(f"{seed}\x00{sample_id}\x00{step}".encode()).digest()
+        random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return order
+
+
+def non_answer(response: Response, step: str) -> Verdict | None:
+    """The outcome for a response that carries no answer; None if it has one.
+
+    A refusal or a block is never parsed, whatever text came with it.
+    """
+    if response.status in ("refused", "blocked"):
+        why = response.reason or response.finish_reason or f"the answer was {response.status}"
+        return Verdict(pred=None, outcome=response.status, reason=f"{step}: {why}")
+    if response.text is None or not response.text.strip():
+        fin = f" (finish reason {response.finish_reason})" if response.finish_reason else ""
+        return Verdict(pred=None, outcome="invalid", reason=f"{step}: empty answer{fin}")
+    return None
+
+
+def answer_text(text: str, constrained: str | None) -> str:
+    """The label text of an answer: the ``label`` field of a JSON-schema answer."""
+    if constrained == "json_schema":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict) and isinstance(data.get("label"), str):
+            return str(data["label"])
+    return text
+
+
+def short(text: str | None, n: int = 200) -> str:
+    t = (text or "").strip()
+    return repr(t if len(t) <= n else t[: n - 1] + "…")
+
+
+def is_refusal(match: LabelMatch) -> bool:
+    """Whether the parser read the text as a refusal ("I'm sorry, I can't help...")."""
+    return rule_of(match.how) == "refusal"
+
+
+def invalid(step: str, text: str | None, match: LabelMatch) -> Verdict:
+    """The outcome for an answer with no label: ``refused`` when the text is a refusal
+    (some APIs return refusals as plain text), else ``invalid``."""
+    if is_refusal(match):
+        return Verdict(pred=None, outcome="refused", reason=f"{step}: {short(text)}")
+    return Verdict(
+        pred=None,
+        outcome="invalid",
+        reason=f"{step}: no single label in {short(text)} ({match.how})",
+    )
+
+
+def parse(text: str, labels: tuple[str, ...] | list[str]) -> LabelMatch:
+    return parse_label(text, tuple(labels))
+
+
+def without_neutral(labels: tuple[str, ...], strategy: str) -> tuple[str, ...]:
+    rest = tuple(x for x in labels if x.casefold() != NEUTRAL.casefold())
+    if len(rest) == len(labels):
+        raise ConfigError(
+            f"strategy {strategy!r} removes {NEUTRAL!r} from the labels, but labels={list(labels)} "
+            f"have no {NEUTRAL!r}; add it, or use the single-shot strategy"
+        )
+    if len(rest) < 2:
+        raise ConfigError(
+            f"strategy {strategy!r}: labels={list(labels)} leave fewer than two labels once "
+            f"{NEUTRAL!r} is removed"
+        )
+    return rest
+
+
+class BuiltinStrategy(Strategy):
+    """Shared machinery: option errors that name the strategy, templates, prompts."""
+
+    Options: ClassVar[type[BaseModel]] = CommonOptions
+    options: CommonOptions
+    #: The template slots, in order: slot -> (kind, default template, option holding it).
+    template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        try:
+            super().__init__(**options)
+        except ValidationError as e:
+            raise ConfigError(self._options_error(e)) from None
+        self.templates: dict[str, Template] = {}
+        for slot, (kind, default, option) in self.slots().items():
+            ref = getattr(self.options, option) or default
+            self.templates[slot] = load_template(ref, kind)
+
+    def slots(self) -> dict[str, tuple[str, str, str]]:
+        """The template slots this configuration uses (all of ``template_slots``)."""
+        return dict(self.template_slots)
+
+    @classmethod
+    def _options_error(cls, e: ValidationError) -> str:
+        valid = list(cls.Options.model_fields)
+        problems = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown option {loc!r}{hint}")
+            else:
+                problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
+        return (
+            f"strategy {cls.name!r}: {'; '.join(problems)}. Valid options: {', '.join(valid)}"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "options": self.options.model_dump(mode="json"),
+            "labels": list(self.labels),
+            "templates": template_refs(self.templates),
+        }
+
+    def generation(self, **overrides: Any) -> GenerationOptions:
+        o = self.options
+        base: dict[str, Any] = {
+            "temperature": o.temperature,
+            "max_tokens": o.max_tokens,
+            "seed": o.seed,
+        }
+        base.update(overrides)
+        return GenerationOptions(**base)
+
+    def prompt(
+        self,
+        slot: str,
+        sample: Sample,
+        *,
+        step: str,
+        labels: tuple[str, ...] | None = None,
+        media: list[Media] | None = None,
+        description: str | None = None,
+        options: GenerationOptions | None = None,
+        constraint: str | None = None,
+    ) -> Prompt:
+        """Render the ``slot`` template for ``sample`` into a Prompt.
+
+        ``labels`` is the canonical label set the prompt lists (None for a template
+        without a label list); its order for this sample is recorded.
+        """
+        template = self.templates[slot]
+        o = self.options
+        order: list[str] | None = None
+        values: dict[str, str] = {}
+        if labels is not None:
+            order = label_order(
+                labels, o.label_order, seed=o.order_seed, sample_id=sample.id, step=step
+            )
+            values = render_values(order=order, canonical=labels)
+        if media is None:
+            media = [sample.media]
+        if media:
+            values["media_word"] = media_word(o.media_word, sample, o.media)
+        if description is not None:
+            values["description"] = description
+        system, text = template.render(**values)
+        resp_constraint = None
+        if constraint is not None and order is not None:
+            resp_constraint = ResponseConstraint(
+                kind="enum" if constraint == "enum" else "json_schema", labels=order
+            )
+        return Prompt(
+            system=system,
+            text=text,
+            media=media,
+            media_spec=o.media,
+            options=options if options is not None else self.generation(),
+            constraint=resp_constraint,
+            template=template.ref,
+            label_order=order,
+        )

@@ -1,0 +1,233 @@
+"""``vlmfer run`` / ``report`` as a user runs them: a subprocess against the loopback emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vlmfer.emulator import Emulator, EmulatorConfig
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vlmfer.datasets.synthetic import make_caer_s_like
+
+    root = tmp_path_factory.mktemp("data") / "CAER-S"
+    make_caer_s_like(root, per_class=3, splits=("test",))
+    return root
+
+
+@pytest.fixture()
+def emu(tmp_path: Path) -> Iterator[Emulator]:
+    cfg = EmulatorConfig(policy="neutral-biased", log_path=tmp_path / "emulator.jsonl")
+    with Emulator(cfg, port=0) as e:
+        yield e
+
+
+def vlmfer(*args: str, cwd: Path, env: dict[str, str] | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(cwd / "cache"),
+            "NO_PROXY": "127.0.0.1"}
+    return subprocess.run([sys.executable, "-m", "vlmfer", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**base, **(env or {})}, timeout=300)
+
+
+def rows(out: Path) -> dict[str, dict[str, object]]:
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    return {r["sample_id"]: r for r in map(json.loads, lines)}
+
+
+def test_run_report_and_resume_through_the_real_sdk(
+    tmp_path: Path, data: Path, emu: Emulator
+) -> None:
+    args = ["run", "--dataset", "caer-s", "--data-root", str(data), "--split", "test",
+            "--model", "openai/gpt-5.2", "--base-url", emu.openai_base_url,
+            "--strategy", "single-shot", "--out", "run", "--quiet"]
+    first = vlmfer(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "run"
+    for name in ("manifest.json", "predictions.jsonl", "metrics.json"):
+        assert (out / name).exists(), name
+    preds = rows(out)
+    assert len(preds) == 21
+    calls = len(emu.requests)
+    assert calls == 21
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("n", "accuracy", "uar", "macro_f1", "ci", "per_class", "confusion_matrix",
+                "neutral_rate", "gold_neutral_rate", "outcomes", "excluding_neutral",
+                "usage", "cost_usd"):
+        assert key in metrics, key
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["base_url"] == emu.openai_base_url
+    # the same command again: nothing is asked, nothing duplicated
+    again = vlmfer(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(emu.requests) == calls and rows(out) == preds
+    rep = vlmfer("report", "run", cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert (out / "report.html").exists() and (out / "confusion_matrix.png").exists()
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_no_key_is_written_anywhere(tmp_path: Path, data: Path, emu: Emulator) -> None:
+    out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                 "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--out", "run",
+                 "--quiet", "--limit", "7", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert KEY not in out.stdout + out.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[run\nconcurrency = 2", "not valid TOML"),
+        ("[run]\nconcurency = 2", "unknown key 'run.concurency'"),
+        ("[strategy]\nname = 'single-shot'\ntemprature = 0", "unknown option 'temprature'"),
+        ("[model]\napi_key = 'sk-123'", "keys come only from the environment"),
+        ("[dataset]\nname = 'caer_s'", "Did you mean 'caer-s'"),
+    ],
+)
+def test_bad_experiment_files_exit_2_with_a_clear_error(
+    tmp_path: Path, data: Path, toml: str, expected: str
+) -> None:
+    (tmp_path / "exp.toml").write_text(toml + f"\n[dataset]\nroot = '{data}'\n"
+                                       if "[dataset]" not in toml else toml)
+    out = vlmfer("run", "exp.toml", "--dry-run", cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert expected in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_flag_and_missing_key_exit_2(tmp_path: Path, data: Path) -> None:
+    out = vlmfer("run", "--limit", "ten", cwd=tmp_path)
+    assert out.returncode == 2 and "invalid int value" in out.stderr
+    env = {"OPENAI_API_KEY": ""}
+    out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                 "openai/gpt-5.2", "--out", "r", cwd=tmp_path, env=env)
+    assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr
+
+
+def test_dry_run_counts_estimates_and_sends_nothing(
+    tmp_path: Path, data: Path, emu: Emulator
+) -> None:
+    out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                 "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--dry-run",
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Anger=3" in out.stdout and "Emotion List:" in out.stdout
+    assert "input tokens" in out.stdout and "no request was sent" in out.stdout
+    assert emu.requests == []
+
+
+def test_fault_injection_accounts_for_every_sample(
+    tmp_path: Path, data: Path
+) -> None:
+    from vlmfer.emulator.config import FaultRates
+
+    faults = FaultRates(http_429=0.15, http_500=0.1, malformed=0.05, block=0.1)
+    cfg = EmulatorConfig(policy="neutral-biased", faults=faults, retry_after_s=0.0, seed=3)
+    with Emulator(cfg, port=0) as emu:
+        out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                     "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--out", "run",
+                     "--quiet", "--set", "run.max_attempts=2", cwd=tmp_path)
+        counters = dict(emu.counters)
+    assert out.returncode in (0, 1), out.stderr
+    preds = rows(tmp_path / "run")
+    assert len(preds) == 21
+    for p in preds.values():
+        if p["outcome"] != "ok":
+            assert p["pred"] is None
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    cm = metrics["confusion_matrix"]
+    columns = cm["columns"]
+    for outcome in ("invalid", "refused", "blocked", "error"):
+        n_col = sum(row[columns.index(outcome)] for row in cm["matrix"])
+        assert n_col == metrics["outcomes"][outcome]
+    assert metrics["outcomes"]["blocked"] >= 1 or counters
+    assert sum(metrics["outcomes"].values()) == 21
+
+
+def _hash(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def _media_hashes(data: Path) -> dict[str, str]:
+    """sha256 of the bytes the OpenAI backend sends for each sample → sample id."""
+    import vlmfer
+    from vlmfer.media import prepare_media
+    from vlmfer.types import MediaSpec
+
+    ds = vlmfer.get_dataset("caer-s", root=data, split="test")
+    out = {}
+    for s in ds:
+        part = prepare_media(s.media, MediaSpec(), as_="image").parts[0]
+        out[_hash(part.data)] = s.id
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, data: Path, seed: int
+) -> None:
+    import random
+    import signal
+    import time
+
+    rng = random.Random(seed)
+    cfg = EmulatorConfig(policy="neutral-biased", latency=0.1, seed=seed)
+    args = ["run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+            "openai/gpt-5.2", "--strategy", "single-shot", "--quiet", "--concurrency", "3"]
+    with Emulator(cfg, port=0) as emu:
+        base = [*args, "--base-url", emu.openai_base_url]
+        (tmp_path / "a").mkdir()
+        clean = vlmfer(*base, "--out", "clean", cwd=tmp_path / "a")
+        assert clean.returncode == 0, clean.stderr
+        emu.reset()
+        work = tmp_path / "b"
+        work.mkdir()
+        env = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(work / "cache")}
+        proc = subprocess.Popen([sys.executable, "-m", "vlmfer", *base, "--out", "run"],
+                                cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        preds = work / "run" / "predictions.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if preds.exists() and preds.stat().st_size > 0:
+                break
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        finished = set()
+        for line in preds.read_text().splitlines(keepends=True):
+            if line.endswith("\n"):
+                finished.add(json.loads(line)["sample_id"])
+        resumed = vlmfer(*base, "--out", "run", cwd=work)
+        assert resumed.returncode == 0, resumed.stderr
+        requests = list(emu.requests)
+    assert len(finished) < 21, "the kill came after the run had finished"
+    want = rows(tmp_path / "a" / "clean")
+    got = rows(work / "run")
+    assert set(got) == set(want)
+    assert {k: (v["pred"], v["outcome"]) for k, v in got.items()} == {
+        k: (v["pred"], v["outcome"]) for k, v in want.items()}
+    ids = _media_hashes(data)
+    paid: dict[str, int] = {}
+    for r in requests:
+        for m in r.get("media", []):
+            sid = ids[m["sha256"]]
+            paid[sid] = paid.get(sid, 0) + 1
+    for sid in finished:
+        assert paid.get(sid, 0) <= 1, f"{sid} finished before the kill but was asked again"

@@ -1,0 +1,278 @@
+"""The HTML report, built from hand-made run folders with real tiny media."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from report_builders import (
+    INJECTION,
+    LABELS,
+    make_face,
+    manifest,
+    neutral_biased_run,
+    pred,
+    write_run,
+)
+
+from vlmfer.engine.rundir import RunDir
+from vlmfer.report.html import write_markdown, write_report
+from vlmfer.report.summary import write_metrics
+from vlmfer.report.thumbs import media_path, thumbnail_jpeg
+
+DATA_URI = re.compile(r'<img src="data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=]+)"')
+
+
+@pytest.fixture()
+def report(tmp_path: Path) -> tuple[RunDir, str]:
+    rd = RunDir(neutral_biased_run(tmp_path))
+    write_metrics(rd)
+    path = write_report(rd)
+    return rd, path.read_text(encoding="utf-8")
+
+
+def test_writes_report_and_confusion_png(report: tuple[RunDir, str]) -> None:
+    rd, _ = report
+    assert (rd.path / "report.html").is_file()
+    png = rd.path / "confusion_matrix.png"
+    with Image.open(png) as img:
+        assert img.format == "PNG"
+        assert img.width > 300 and img.height > 200
+
+
+def test_report_is_self_contained(report: tuple[RunDir, str]) -> None:
+    _, page = report
+    links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page, flags=re.I)
+    assert links, "expected figures and anchors"
+    for link in links:
+        assert link.startswith(("data:", "#")), link
+    assert not re.search(r"https?://[^\s\"<]*\.(?:css|js|png|jpe?g|svg|woff2?)", page)
+    assert "<script" not in page.lower()
+    assert "<link" not in page.lower()
+    assert "Content-Security-Policy" in page
+
+
+def test_figures_are_embedded_and_decode(report: tuple[RunDir, str]) -> None:
+    _, page = report
+    found = DATA_URI.findall(page)
+    pngs = [b for mime, b in found if mime == "image/png"]
+    jpegs = [b for mime, b in found if mime == "image/jpeg"]
+    # Two confusion matrices, the label distribution and the per-class bars.
+    assert len(pngs) >= 4
+    assert jpegs, "the gallery should carry thumbnails"
+    for mime, data in found:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as img:
+            assert img.format == ("PNG" if mime == "image/png" else "JPEG")
+            assert img.width > 10 and img.height > 10
+
+
+def test_headline_non_answers_and_sections(report: tuple[RunDir, str]) -> None:
+    rd, page = report
+    metrics = json.loads(rd.metrics_path.read_text())
+    assert "Non-answers count as wrong" in page
+    for name in ("WAR", "UAR", "Macro-F1", "95 % CI"):
+        assert name in page
+    lo, hi = metrics["ci"]["accuracy"]
+    assert f"{100 * lo:.1f}–{100 * hi:.1f}" in page
+    # The non-answer columns of the confusion table.
+    for outcome in ("invalid", "refused", "blocked", "error"):
+        assert f'<th class="na">{outcome}</th>' in page
+    assert "excluding Neutral: subset" in page
+    assert "excluding Neutral: forced six-way" in page
+    assert "not available" in page  # no scores in this run
+    # The Neutral bias in numbers.
+    assert f"predicted {100 * metrics['neutral_rate']:.1f} %" in page
+    assert f"gold {100 * metrics['gold_neutral_rate']:.1f} %" in page
+    # One error step has no price, so the cost is unknown, never $0.
+    assert metrics["cost_usd"] is None
+    assert "Cost: unknown" in page
+    # Provenance.
+    for text in ("mock/neutral-biased", "http://127.0.0.1:9/v1", "single-shot", "f" * 64,
+                 "ab" * 32, "0.0.test", "2026-01-01T00:05:00+00:00"):
+        assert text in page
+
+
+def test_model_text_is_escaped(report: tuple[RunDir, str]) -> None:
+    _, page = report
+    assert INJECTION not in page
+    assert "<img src=x" not in page
+    assert "document.title=" in page  # shown, as text
+    assert ("&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;"
+            "&lt;img src=x onerror=alert(1)&gt;") in page
+    assert "Wide eyes; &lt;b&gt;calm&lt;/b&gt; mouth." in page  # the free description
+
+
+def test_gallery_thumbnails_video_and_placeholders(report: tuple[RunDir, str]) -> None:
+    _, page = report
+    assert "Fear → <span>Neutral</span>" in page
+    # The video's middle frame, decoded by PyAV.
+    assert re.search(r'<img src="data:image/jpeg;base64,[^"]+" alt="test/Sad/0000\.avi">', page)
+    # A missing file and a corrupt file each get a placeholder; the report still exists.
+    assert page.count("no preview") == 2
+
+
+def test_no_thumbnails(tmp_path: Path) -> None:
+    rd = RunDir(neutral_biased_run(tmp_path))
+    page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
+    assert "data:image/jpeg" not in page
+    assert "no preview" not in page
+    assert "--no-thumbnails" in page
+    assert "Neutral. The face shows no strong emotion." in page  # the words stay
+
+
+def test_no_dataset_root_means_no_thumbnails(tmp_path: Path) -> None:
+    rd = RunDir(neutral_biased_run(tmp_path, with_root=False))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "data:image/jpeg" not in page
+    assert "records no dataset root" in page
+
+
+def test_metrics_recomputed_when_missing_and_custom_path(tmp_path: Path) -> None:
+    rd = RunDir(neutral_biased_run(tmp_path))
+    assert not rd.metrics_path.exists()
+    out = write_report(rd, tmp_path / "elsewhere" / "r.html")
+    assert out == tmp_path / "elsewhere" / "r.html" and out.is_file()
+    assert rd.metrics_path.is_file()
+    assert (rd.path / "confusion_matrix.png").is_file()
+    assert not (rd.path / "report.html").exists()
+
+
+def test_sample_id_cannot_leave_the_dataset_root(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    make_face(tmp_path / "secret.png", "Happy")
+    assert media_path(root, "../secret.png") is None
+    assert media_path(root, str(tmp_path / "secret.png")) is None
+    assert media_path(root, "Happy/1.png") == (root / "Happy/1.png").resolve()
+    assert media_path(None, "Happy/1.png") is None
+    preds = [pred("../secret.png", "Happy", "Sad")]
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=root), preds))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "data:image/jpeg" not in page
+    assert "no preview" in page
+
+
+def test_thumbnail_of_unreadable_files_is_none(tmp_path: Path) -> None:
+    (tmp_path / "bad.avi").write_bytes(b"\x00" * 100)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "notes.txt").write_text("hello")
+    for name in ("bad.avi", "bad.png", "notes.txt", "absent.jpg"):
+        assert thumbnail_jpeg(tmp_path / name) is None
+    make_face(tmp_path / "ok.png", "Sad")
+    jpeg = thumbnail_jpeg(tmp_path / "ok.png", side=48)
+    assert jpeg is not None
+    with Image.open(io.BytesIO(jpeg)) as img:
+        assert img.format == "JPEG" and max(img.size) == 48
+
+
+def test_real_video_middle_frame() -> None:
+    clip = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "clip_0001.avi"
+    if not clip.exists():
+        pytest.skip(f"real media not found at {clip} (only in the project's workspace)")
+    jpeg = thumbnail_jpeg(clip)
+    assert jpeg is not None
+    with Image.open(io.BytesIO(jpeg)) as img:
+        assert max(img.size) == 160
+
+
+def test_calibration_and_forced_six_way_shown(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    preds = []
+    for i, gold in enumerate(LABELS * 3):
+        sid = f"{gold}/{i}.png"
+        make_face(root / sid, gold)
+        # Neutral gets a bonus everywhere; the gold label is still second best.
+        scores = {lab: 0.05 for lab in LABELS}
+        scores[gold] = 0.35
+        scores["Neutral"] = 0.4 if gold != "Neutral" else 0.6
+        preds.append(pred(sid, gold, "Neutral" if gold != "Happy" else "Happy",
+                          scores=scores))
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=root, strategy="calibrated"), preds))
+    metrics = write_metrics(rd)
+    assert metrics["calibration"] is not None
+    assert metrics["excluding_neutral"]["forced_six_way"]["available"]
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert '<h2 id="calibration">Calibration</h2>' in page
+    assert "batch-calibrated" in page
+    cal = metrics["calibration"]["batch_calibrated"]["accuracy"]
+    assert f"{100 * cal:.1f} %" in page
+    forced = metrics["excluding_neutral"]["forced_six_way"]["accuracy"]
+    assert f"{100 * forced:.1f} %" in page
+
+
+def test_known_cost_and_no_calibration_section(tmp_path: Path) -> None:
+    preds = [pred(f"{g}/1.png", g, g, cost=0.0125) for g in LABELS]
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=None), preds))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "Cost: $0.0875" in page
+    assert 'id="calibration"' not in page
+    assert "every scored sample was answered correctly" in page
+
+
+def test_label_set_without_neutral(tmp_path: Path) -> None:
+    labels = ["Happy", "Sad"]
+    preds = [pred("a.png", "Happy", "Sad"), pred("b.png", "Sad", "Sad"),
+             pred("c.png", "Happy", "refused")]
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "no Neutral class" in page
+    assert "Happy → <span>Sad</span>" in page
+    assert 'Happy → <span class="na">refused</span>' in page
+
+
+def test_empty_run_still_reports(tmp_path: Path) -> None:
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=None), []))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "0 scored samples" in page
+    assert "—" in page
+    md = write_markdown(rd)
+    assert "| WAR | — | — |" in md
+
+
+def test_not_a_run_dir(tmp_path: Path) -> None:
+    from vlmfer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a run directory"):
+        write_report(RunDir(tmp_path))
+
+
+def test_markdown_summary(report: tuple[RunDir, str]) -> None:
+    rd, _ = report
+    m = json.loads(rd.metrics_path.read_text())
+    md = write_markdown(rd)
+    lo, hi = m["ci"]["uar"]
+    assert f"| UAR | {100 * m['uar']:.1f} | {100 * lo:.1f}–{100 * hi:.1f} |" in md
+    assert "| Neutral rate: predicted |" in md and "| Neutral rate: gold |" in md
+    assert "excluding Neutral: subset" in md
+    assert "Outcomes: ok 34, invalid 1, refused 1, blocked 1, error 1" in md
+    assert "Cost: unknown" in md
+    assert "count as wrong" in md
+
+
+def test_run_report_method(tmp_path: Path) -> None:
+    from vlmfer.engine.run import Run
+
+    run = Run(neutral_biased_run(tmp_path))
+    run.recompute()
+    out = run.report(thumbnails=False)
+    assert out == run.path / "report.html" and out.is_file()
+
+
+def test_cli_report_subprocess(tmp_path: Path) -> None:
+    run = neutral_biased_run(tmp_path)
+    out = tmp_path / "paper" / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlmfer", "report", str(run), "--html", str(out),
+         "--no-thumbnails"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and (run / "metrics.json").is_file()
+    assert (run / "confusion_matrix.png").is_file()
+    assert "data:image/jpeg" not in out.read_text(encoding="utf-8")
