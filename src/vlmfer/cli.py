@@ -117,6 +117,12 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
     return cleanup_main(argv)
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from vlmfer.report.cli import cmd_compare
+
+    return cmd_compare(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vlmfer.demo import run_demo
 
@@ -132,6 +138,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     run.dir.read_manifest()  # a clear error if this is not a run folder
     run.recompute()
     path = run.report(Path(args.html) if args.html else None, thumbnails=not args.no_thumbnails)
+    from vlmfer.report.html import write_markdown
+
+    print(write_markdown(run.dir))
     print(f"metrics: {run.dir.metrics_path}")
     print(f"report:  {path}")
     return EXIT_OK
@@ -195,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="paired significance test between two runs")
     p.add_argument("run_a")
     p.add_argument("run_b")
-    p.set_defaults(func=_not_yet("compare", "reports"))
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("plugins", help="list every registered name")
     p.add_argument("--json", action="store_true")

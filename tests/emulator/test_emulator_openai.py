@@ -362,3 +362,35 @@ def test_reasoning_models_reject_what_they_reject(emu: Emulator, oai: OpenAI) ->
     assert r.usage is not None and r.usage.completion_tokens_details is not None
     assert r.usage.completion_tokens_details.reasoning_tokens == 64
     oai.chat.completions.create(model="gpt-4o", temperature=0, messages=_user("x"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"input": None}, "input"),
+        ({"input": [{"role": "user", "content": [{"type": "input_video", "url": "x"}]}]},
+         "input[0].content[0].type"),
+        ({"input": [{"role": "user", "content": [
+            {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]}]},
+         "input[0].content[0].url"),
+        ({"text": {"format": {"type": "json_schema", "name": "f"}}},
+         "text.format.json_schema.schema"),
+    ],
+)
+def test_bad_responses_requests_are_400(oai: OpenAI, kwargs: dict[str, Any],
+                                        param: str) -> None:
+    args: dict[str, Any] = {"model": "gpt-4o", "input": "Which?"}
+    args.update(kwargs)
+    if args["input"] is None:
+        del args["input"]
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.responses.create(**args)
+    assert _err(info.value)["param"] == param
+
+
+def test_bad_file_uploads(oai: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.files.create(file=("a.jsonl", b"{}", "application/jsonl"), purpose="pictures")  # type: ignore[arg-type]
+    assert _err(info.value)["param"] == "purpose"
+    with pytest.raises(openai.NotFoundError):
+        oai.files.content("file-missing")

@@ -139,6 +139,10 @@ def test_config_rejects_bad_policies_and_keys(tmp_path: Path) -> None:
         EmulatorConfig(policy="always-happy")
     with pytest.raises(ValidationError, match="does not exist"):
         EmulatorConfig(policy=f"confusion:{tmp_path / 'missing.json'}")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Happy": {"Sad": -1}}')
+    with pytest.raises(ValidationError, match="non-negative"):
+        EmulatorConfig(policy=f"confusion:{bad}")
     with pytest.raises(ValidationError):
         EmulatorConfig(latncy=1.0)  # type: ignore[call-arg]
     assert "secret" not in repr(EmulatorConfig(api_key="secret"))

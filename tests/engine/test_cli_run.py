@@ -231,3 +231,31 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
             paid[sid] = paid.get(sid, 0) + 1
     for sid in finished:
         assert paid.get(sid, 0) <= 1, f"{sid} finished before the kill but was asked again"
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path: Path, data: Path) -> None:
+    import signal
+    import time
+
+    cfg = EmulatorConfig(policy="neutral-biased", latency=0.3)
+    with Emulator(cfg, port=0) as emu:
+        args = ["run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--out", "run",
+                "--concurrency", "2"]
+        env = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(tmp_path / "c")}
+        proc = subprocess.Popen([sys.executable, "-m", "vlmfer", *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        preds = tmp_path / "run" / "predictions.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (preds.exists() and preds.stat().st_size):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Resume with" in err and "--out run" in err
+        assert "Traceback" not in err
+        done = rows(tmp_path / "run")
+        assert 0 < len(done) < 21
+        resumed = vlmfer(*args, "--quiet", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(rows(tmp_path / "run")) == 21

@@ -156,3 +156,18 @@ def test_a_label_outside_the_strategy_set_is_never_recorded(
     assert all(r["outcome"] == "error" and r["pred"] is None for r in rows)
     assert "not in its label set" in rows[0]["reason"]
     assert set(LABELS) >= {"Happy"}
+
+
+def test_resume_asks_again_for_samples_that_ended_in_error(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    ds = TinyDataset(tmp_path / "data", n=3)
+    down = PredictorError("server down", retryable=True, status=503, kind="server")
+    out = tmp_path / "run"
+    run(ds, ScriptedPredictor(answers={"0001.png": down}), out, max_attempts=2)
+    assert sorted(r["outcome"] for r in lines(out)) == ["error", "ok", "ok"]
+    healed = ScriptedPredictor()
+    run(ds, healed, out)
+    assert [p.media[0].path.name for p in healed.calls] == ["0001.png"]
+    rows = lines(out)
+    assert len(rows) == 3 and all(r["outcome"] == "ok" for r in rows)

@@ -44,7 +44,7 @@ def make_video(path: Path, frames: int = 12) -> None:
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for i in range(frames):
             img = Image.new("RGB", (64, 48), (20 * i % 255, 60, 120))
-            frame = av.VideoFrame.from_image(img)
+            frame = av.VideoFrame.from_image(img)  # type: ignore[no-untyped-call]
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
@@ -55,7 +55,7 @@ def step(text: str | None, *, name: str = "classify", status: str = "ok",
          cost: float | None = 0.001) -> Step:
     return Step(
         name=name, model="mock/test", prompt_hash="0" * 64, text_sent="Which emotion?",
-        response_text=text, status=status,  # type: ignore[arg-type]
+        response_text=text, status=status,
         usage=Usage(input_tokens=100, output_tokens=5), cost_usd=cost,
     )
 
@@ -69,7 +69,7 @@ def pred(sample_id: str, gold: str | None, answer: str, *, text: str | None = No
     return Prediction(
         sample_id=sample_id, gold=gold,
         pred=answer if is_label else None,
-        outcome="ok" if is_label else answer,  # type: ignore[arg-type]
+        outcome="ok" if is_label else answer,
         reason=reason if reason is not None else (None if is_label else f"{answer} answer"),
         steps=[step(text if text is not None else answer, status=status, cost=cost)],
         scores=scores, cost_usd=cost, extra=extra or {},

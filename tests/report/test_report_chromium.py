@@ -32,8 +32,14 @@ def _chromium() -> str:
 def _run(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+           "--disable-sync", "--disable-dev-shm-usage", "--timeout=30000",
+           f"--user-data-dir={profile}", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        # A page that opens a JavaScript dialog (alert) never finishes loading headless.
+        pytest.fail("Chromium did not finish rendering the report in 120 s; injected markup "
+                    "opening a dialog would do this")
 
 
 class _Elements(HTMLParser):

@@ -276,3 +276,13 @@ def test_cli_report_subprocess(tmp_path: Path) -> None:
     assert out.is_file() and (run / "metrics.json").is_file()
     assert (run / "confusion_matrix.png").is_file()
     assert "data:image/jpeg" not in out.read_text(encoding="utf-8")
+
+
+def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
+    # "$" would start matplotlib mathtext; "<" and "&" must be escaped in the page.
+    labels = ["$5 smile", "a<b & c"]
+    preds = [pred("1.png", "$5 smile", "a<b & c"), pred("2.png", "a<b & c", "a<b & c")]
+    rd = RunDir(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
+    page = write_report(rd).read_text(encoding="utf-8")
+    assert "$5 smile → <span>a&lt;b &amp; c</span>" in page
+    assert "a<b" not in page

@@ -57,6 +57,10 @@ class EmulatorConfig(BaseModel):
     faults: FaultRates = Field(default_factory=FaultRates)
     rpm: int | None = Field(default=None, ge=1, description="requests per minute, per model")
     tpm: int | None = Field(default=None, ge=1, description="input tokens per minute, per model")
+    rate_window_s: float = Field(
+        default=60.0, gt=0.0,
+        description="the sliding window of rpm/tpm; shorter only to test limits in scaled time",
+    )
     logprobs: bool = Field(
         default=True, description="False: OpenAI omits logprobs, Gemini rejects responseLogprobs"
     )
@@ -112,5 +116,8 @@ class EmulatorConfig(BaseModel):
                     f"confusion matrix file {str(path)!r} does not exist; give the path of a "
                     "JSON file {'labels': [...], 'matrix': [[...]]}"
                 )
+            from vlmfer.emulator.policy import load_confusion
+
+            load_confusion(path)  # a bad matrix fails here, with its reason
             return v
         raise ValueError(f"unknown emulator policy {v!r}; {POLICY_HELP}")

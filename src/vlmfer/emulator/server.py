@@ -399,23 +399,24 @@ class Emulator:
         if cfg.rpm is None and cfg.tpm is None:
             return {}
         now = time.monotonic()
+        span = cfg.rate_window_s
         with self._lock:
             win = self._windows.setdefault(f"{provider}:{model}", collections.deque())
-            while win and win[0][0] <= now - 60.0:
+            while win and win[0][0] <= now - span:
                 win.popleft()
             which, wait = None, 0.0
             if cfg.rpm is not None and len(win) >= cfg.rpm:
-                which, wait = "rpm", win[len(win) - cfg.rpm][0] + 60.0 - now
+                which, wait = "rpm", win[len(win) - cfg.rpm][0] + span - now
             elif cfg.tpm is not None:
                 used = sum(t for _, t in win)
                 if used + tokens > cfg.tpm:
                     which = "tpm"
-                    wait = 60.0
+                    wait = span
                     freed = 0
                     for t0, t in win:
                         freed += t
                         if used - freed + tokens <= cfg.tpm:
-                            wait = t0 + 60.0 - now
+                            wait = t0 + span - now
                             break
             if which is None:
                 win.append((now, tokens))

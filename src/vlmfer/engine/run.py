@@ -54,7 +54,11 @@ class EngineOptions(Record):
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
     max_retry_after_s: float = Field(default=600.0, ge=0)
+    #: The window rpm/tpm apply to. Providers count per minute; only tests shorten it.
+    rate_window_s: float = Field(default=60.0, gt=0)
     progress: bool = True
+    #: On resume, ask again for samples whose outcome was ``error`` (API errors are transient).
+    retry_errors: bool = True
     n_boot: int = Field(default=1000, ge=0)
     seed: int = 0
 
@@ -101,7 +105,8 @@ class Engine:
         self.predictors = predictors
         self.options = options
         self.cache = cache
-        self.limiter = RateLimiter(rpm=options.rpm, tpm=options.tpm)
+        self.limiter = RateLimiter(rpm=options.rpm, tpm=options.tpm,
+                                   window_s=options.rate_window_s)
         self._hashes: dict[Path, str] = {}
         self._inflight: dict[str, asyncio.Future[Response]] = {}
         self._rng = random.Random(options.seed)
@@ -173,12 +178,11 @@ class Engine:
         opts = self.options
         estimate = predictor.estimate_input_tokens(prompt)
         last = "no attempt made"
+        attempt = 0
         for attempt in range(1, opts.max_attempts + 1):
-            booking = await self.limiter.acquire(estimate)
             t0 = time.perf_counter()
             try:
-                self.calls += 1
-                response = await predictor.predict(prompt)
+                response = await self._attempt(predictor, prompt, estimate)
             except PredictorError as e:
                 last = f"{e.kind}: {e}"
                 too_long = e.retry_after is not None and e.retry_after > opts.max_retry_after_s
@@ -195,8 +199,6 @@ class Engine:
                 log.exception("unexpected error from %s", predictor.name)
                 last = f"unexpected {type(e).__name__}: {e}"
                 break
-            used = response.usage.input_tokens + response.usage.output_tokens
-            self.limiter.reconcile(booking, used)
             update: dict[str, Any] = {}
             if not response.latency_s:
                 update["latency_s"] = time.perf_counter() - t0
@@ -205,6 +207,19 @@ class Engine:
             return (response.model_copy(update=update) if update else response), attempt
         ctx.steps.append(_failed_step(step, predictor, prompt, last, attempt))
         raise CallFailed(step, f"{last} (after {attempt} attempt{'s' if attempt > 1 else ''})")
+
+    async def _attempt(self, predictor: Predictor, prompt: Prompt, estimate: int) -> Response:
+        """One call inside the budget; the budget is released however the call ends."""
+        booking = await self.limiter.acquire(estimate)
+        self.calls += 1
+        try:
+            response = await predictor.predict(prompt)
+        except BaseException:
+            await self.limiter.release(booking)
+            raise
+        usage = response.usage
+        await self.limiter.release(booking, usage.input_tokens + usage.output_tokens)
+        return response
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -483,7 +498,12 @@ async def evaluate_async(
         cache = ResponseCache()
     engine = Engine(strategy, predictors, options, cache if options.cache else None)
 
-    done = {p.sample_id for p in rundir.finished()}
+    finished = rundir.finished()
+    if options.retry_errors:
+        failed = {p.sample_id for p in finished if p.outcome == "error"}
+        rundir.drop(failed)
+        finished = [p for p in finished if p.sample_id not in failed]
+    done = {p.sample_id for p in finished}
     todo = (s for s in dataset if s.id not in done)
     remaining = max(0, len(dataset) - len(done))
     progress = _Progress(remaining, enabled=options.progress)

@@ -125,6 +125,19 @@ class RunDir:
     def finished(self) -> list[Prediction]:
         return read_predictions(self.predictions_path, repair=True)
 
+    def drop(self, sample_ids: set[str]) -> None:
+        """Rewrite predictions.jsonl without these samples (atomically), so they run again."""
+        if not sample_ids or not self.predictions_path.exists():
+            return
+        kept = [p for p in read_predictions(self.predictions_path, repair=True)
+                if p.sample_id not in sample_ids]
+        tmp = self.predictions_path.with_name(f".{PREDICTIONS}.{os.getpid()}.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.writelines(p.model_dump_json() + "\n" for p in kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.predictions_path)
+
     def iter_predictions(self) -> Iterator[Prediction]:
         yield from read_predictions(self.predictions_path)
 

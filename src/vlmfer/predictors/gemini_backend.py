@@ -11,12 +11,14 @@ engine owns retries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
 import io
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -136,6 +138,8 @@ class GeminiPredictor(Predictor):
         self._warn = WarnOnce(self.name)
         self._logprobs_rejected: str | None = None
         self._uploads: dict[str, _Upload] = {}
+        #: Uploads a batch request refers to: aclose() leaves them for the batch driver.
+        self._retained: set[str] = set()
         self._upload_locks: dict[str, asyncio.Lock] = {}
         self.capabilities = Capabilities(
             image=True, video=True, video_as_frames=True, max_images=opts.max_images,
@@ -235,6 +239,8 @@ class GeminiPredictor(Predictor):
     async def aclose(self) -> None:
         """Delete this predictor's uploads, then close the HTTP client."""
         for digest, up in list(self._uploads.items()):
+            if up.name in self._retained:
+                continue
             try:
                 await self._client.aio.files.delete(name=up.name)
                 del self._uploads[digest]
@@ -489,9 +495,8 @@ class GeminiPredictor(Predictor):
             )
         return types.GenerateContentConfig(**cfg)
 
-    async def predict(self, prompt: Prompt) -> Response:
-        """One ``generateContent`` call (one more, without logprobs, if they are rejected)."""
-        details: dict[str, Any] = {}
+    def _logprob_plan(self, prompt: Prompt, details: dict[str, Any]) -> tuple[list[str], bool, int]:
+        """Candidate labels, whether to ask for logprobs, and how many alternatives."""
         labels = candidate_labels(prompt) or []
         want_logprobs = prompt.options.logprobs
         if want_logprobs and self.options.supports_logprobs is False:
@@ -502,10 +507,32 @@ class GeminiPredictor(Predictor):
         elif want_logprobs and self._logprobs_rejected:
             want_logprobs = False
             details["logprobs_fallback"] = self._logprobs_rejected
-        k = top_k(prompt, labels)
+        return labels, want_logprobs, top_k(prompt, labels)
+
+    @contextlib.contextmanager
+    def _classified(self) -> Iterator[None]:
+        """Turn SDK and transport exceptions into one classified ``PredictorError``."""
+        try:
+            yield
+        except genai_errors.APIError as exc:
+            # Not chained: the SDK's exception text carries the raw body (see redact()).
+            raise self._api_error(exc) from None
+        except genai_errors.UnknownApiResponseError as exc:
+            raise malformed_error(redact(str(exc)[:300], self._secret), predictor=self.name,
+                                  where=self.base_url) from None
+        except _TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
+        except ValueError as exc:  # json.JSONDecodeError and pydantic errors on a bad body
+            raise malformed_error(f"{type(exc).__name__}: {str(exc)[:300]}",
+                                  predictor=self.name, where=self.base_url) from exc
+
+    async def predict(self, prompt: Prompt) -> Response:
+        """One ``generateContent`` call (one more, without logprobs, if they are rejected)."""
+        details: dict[str, Any] = {}
+        labels, want_logprobs, k = self._logprob_plan(prompt, details)
         prepared = await self._prepare(prompt)
         start = time.perf_counter()
-        try:
+        with self._classified():
             parts = await self._parts(prompt, prepared, details)
             contents = [types.Content(role="user", parts=parts)]
             try:
@@ -526,26 +553,74 @@ class GeminiPredictor(Predictor):
                 raw = await self._client.aio.models.generate_content(
                     model=self.model, contents=contents,
                     config=self._config(prompt, False, k))
-        except genai_errors.APIError as exc:
-            # Not chained: the SDK's exception text carries the raw body (see redact()).
-            raise self._api_error(exc) from None
-        except genai_errors.UnknownApiResponseError as exc:
-            raise malformed_error(redact(str(exc)[:300], self._secret), predictor=self.name,
-                                  where=self.base_url) from None
-        except _TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
-        except ValueError as exc:  # json.JSONDecodeError and pydantic errors on a bad body
-            raise malformed_error(f"{type(exc).__name__}: {str(exc)[:300]}",
-                                  predictor=self.name, where=self.base_url) from exc
         latency = time.perf_counter() - start
-        response = self._parse(raw, labels, prompt, details)
+        kind = prompt.constraint.kind if prompt.constraint else None
+        response = self._parse(raw, labels, kind, details)
         response.latency_s = latency
+        response.cost_usd = self.cost_usd(response)
+        return response
+
+    # ---------------------------------------------------------------- batch
+
+    @property
+    def client(self) -> genai.Client:
+        """The SDK client (its base_url, api_version and key), for the batch API."""
+        return self._client
+
+    async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One ``GenerateContentRequest`` as the REST API takes it, and the parse context.
+
+        The parts are built as for ``predict``: inline, or by Files API reference when the
+        request would exceed ``inline_limit_bytes`` (uploading now). Such uploads are kept
+        past ``aclose()``: the batch still needs them. Their names are in the context
+        (``uploads``), for the batch driver to delete after collection.
+        """
+        details: dict[str, Any] = {}
+        labels, want_logprobs, k = self._logprob_plan(prompt, details)
+        prepared = await self._prepare(prompt)
+        with self._classified():
+            parts = await self._parts(prompt, prepared, details)
+        contents = [types.Content(role="user", parts=parts)]
+        body = self._wire_request(contents, self._config(prompt, want_logprobs, k))
+        uploads = [p["file"] for p in details.get("parts", []) if p.get("via") == "file"]
+        self._retained.update(uploads)
+        kind = prompt.constraint.kind if prompt.constraint else None
+        return body, {"labels": labels, "kind": kind, "details": details, "uploads": uploads}
+
+    def _wire_request(
+        self, contents: list[types.Content], config: types.GenerateContentConfig
+    ) -> dict[str, Any]:
+        """The JSON body ``generate_content`` would send, by the SDK's own serializer."""
+        from google.genai import _common
+        from google.genai import models as genai_models
+
+        params = types._GenerateContentParameters(model=self.model, contents=contents,
+                                                  config=config)
+        body: dict[str, Any] = genai_models._GenerateContentParameters_to_mldev(
+            self._client._api_client, params, None, params)
+        for internal in ("config", "_url", "_query"):
+            body.pop(internal, None)
+        wire: dict[str, Any] = _common.encode_unserializable_types(
+            _common.convert_to_dict(body))
+        return wire
+
+    def parse_batch_result(self, body: Any, context: dict[str, Any]) -> Response:
+        """Parse one batch result (a ``GenerateContentResponse``, or its REST JSON) exactly as
+        ``predict`` parses an answer; marked ``details["batch"]`` and priced at the batch rate.
+        """
+        if isinstance(body, dict):
+            with self._classified():
+                body = types.GenerateContentResponse._from_response(response=dict(body),
+                                                                    kwargs={})
+        details = {**context.get("details", {}), "batch": True}
+        response = self._parse(body, list(context.get("labels") or []), context.get("kind"),
+                               details)
         response.cost_usd = self.cost_usd(response)
         return response
 
     # ---------------------------------------------------------------- parsing
 
-    def _parse(self, raw: Any, labels: list[str], prompt: Prompt,
+    def _parse(self, raw: Any, labels: list[str], kind: str | None,
                details: dict[str, Any]) -> Response:
         if not isinstance(raw, types.GenerateContentResponse):
             raise malformed_error(f"unexpected response type {type(raw).__name__}",
@@ -582,7 +657,6 @@ class GeminiPredictor(Predictor):
             return Response(text=None, status="blocked", reason=finish_raw,
                             finish_reason="content_filter", **common)
         finish = FINISH_NAMES.get(finish_raw or "", (finish_raw or "").lower() or None)
-        kind = prompt.constraint.kind if prompt.constraint else None
         logprobs = None
         lr = cand.logprobs_result
         if lr is not None and lr.top_candidates and lr.chosen_candidates and text and labels:

@@ -235,8 +235,14 @@ class OpenAIPredictor(Predictor):
                    f"temperature={temperature} is not sent")
         return False
 
-    async def predict(self, prompt: Prompt) -> Response:
-        """One call; media is prepared in a worker thread first."""
+    async def _request(
+        self, prompt: Prompt
+    ) -> tuple[dict[str, Any], list[str], str | None, dict[str, Any]]:
+        """The SDK ``create`` arguments, the candidate labels, the constraint kind and details.
+
+        Shared by ``predict`` and ``batch_request``, so an online call and a batch line carry
+        the same request.
+        """
         api = self.options.api
         content, details = await self._content(prompt, api)
         dropped: list[str] = []
@@ -252,12 +258,22 @@ class OpenAIPredictor(Predictor):
             details["dropped"] = dropped
         details["api"] = api
         k = top_k(prompt, labels)
+        if api == "responses":
+            kwargs = self._responses_kwargs(prompt, content, kind, want_logprobs, k)
+        else:
+            kwargs = self._chat_kwargs(prompt, content, kind, want_logprobs, k)
+        return kwargs, labels, kind, details
+
+    async def predict(self, prompt: Prompt) -> Response:
+        """One call; media is prepared in a worker thread first."""
+        kwargs, labels, kind, details = await self._request(prompt)
+        api = details["api"]
         start = time.perf_counter()
         try:
             if api == "responses":
-                raw: Any = await self._responses(prompt, content, kind, want_logprobs, k)
+                raw: Any = await self._client.responses.create(**kwargs)
             else:
-                raw = await self._chat(prompt, content, kind, want_logprobs, k)
+                raw = await self._client.chat.completions.create(**kwargs)
         except openai.APIStatusError as exc:
             # Not chained: OpenAI's 401 text echoes part of the key.
             raise self._status_error(exc) from None
@@ -276,6 +292,53 @@ class OpenAIPredictor(Predictor):
         response.cost_usd = self.cost_usd(response)
         return response
 
+    # ---------------------------------------------------------------- batch
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (its base_url and key), for the batch API."""
+        return self._client
+
+    @property
+    def batch_endpoint(self) -> str:
+        """The endpoint every line of a batch input file names."""
+        return "/v1/responses" if self.options.api == "responses" else "/v1/chat/completions"
+
+    async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request body of one batch line, and what ``parse_batch_result`` needs later.
+
+        The body is what ``predict`` would send (vendor ``extra_body`` merged in, as the SDK
+        does). The context is JSON: the candidate labels, the constraint kind and the details.
+        """
+        kwargs, labels, kind, details = await self._request(prompt)
+        body = {k: v for k, v in kwargs.items() if k != "extra_body"}
+        body.update(kwargs.get("extra_body") or {})
+        return body, {"api": details["api"], "labels": labels, "kind": kind,
+                      "details": details}
+
+    def parse_batch_result(self, body: Any, context: dict[str, Any]) -> Response:
+        """Parse one batch result body exactly as ``predict`` parses an answer.
+
+        The response is marked ``details["batch"]`` and priced at the batch rate.
+        """
+        from openai.types.chat import ChatCompletion
+        from openai.types.responses import Response as OAIResponse
+
+        if not isinstance(body, dict):
+            raise malformed_error(f"a batch result body is a {type(body).__name__}, not an "
+                                  "object", predictor=self.name, where=self.base_url)
+        details = {**context.get("details", {}), "batch": True}
+        labels = list(context.get("labels") or [])
+        kind = context.get("kind")
+        # construct() builds nested models without validation, as the SDK does for replies.
+        if context.get("api") == "responses":
+            response = self._parse_responses(OAIResponse.construct(**body), labels, kind,
+                                             details)
+        else:
+            response = self._parse_chat(ChatCompletion.construct(**body), labels, kind, details)
+        response.cost_usd = self.cost_usd(response)
+        return response
+
     def _status_error(self, exc: openai.APIStatusError) -> PredictorError:
         detail = exc.message
         body = exc.body
@@ -289,10 +352,10 @@ class OpenAIPredictor(Predictor):
             retry_after=parse_retry_after(exc.response.headers),
         )
 
-    async def _chat(
+    def _chat_kwargs(
         self, prompt: Prompt, content: list[dict[str, Any]], kind: str | None,
         want_logprobs: bool, k: int,
-    ) -> Any:
+    ) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
         if prompt.system:
             messages.append({"role": "system", "content": prompt.system})
@@ -320,12 +383,12 @@ class OpenAIPredictor(Predictor):
             kwargs["reasoning_effort"] = self.options.reasoning_effort
         if self.options.extra_body:
             kwargs["extra_body"] = self.options.extra_body
-        return await self._client.chat.completions.create(**kwargs)
+        return kwargs
 
-    async def _responses(
+    def _responses_kwargs(
         self, prompt: Prompt, content: list[dict[str, Any]], kind: str | None,
         want_logprobs: bool, k: int,
-    ) -> Any:
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "input": [{"role": "user", "content": content}],
@@ -352,7 +415,7 @@ class OpenAIPredictor(Predictor):
             kwargs["reasoning"] = {"effort": self.options.reasoning_effort}
         if self.options.extra_body:
             kwargs["extra_body"] = self.options.extra_body
-        return await self._client.responses.create(**kwargs)
+        return kwargs
 
     # ---------------------------------------------------------------- parsing
 

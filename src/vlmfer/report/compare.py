@@ -130,7 +130,7 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
         side["accuracy"] = accuracy(y_true, answers, labels=labels)
         side["uar"] = uar(y_true, answers, labels=labels)
     ds = ma.get("dataset") or {}
-    return _jsonable({
+    result: dict[str, Any] = _jsonable({
         "a": side_a,
         "b": side_b,
         "dataset": {k: ds.get(k) for k in ("name", "split", "fingerprint")},
@@ -146,6 +146,7 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
         "seed": seed,
         "level": LEVEL,
     })
+    return result
 
 
 def _jsonable(obj: Any) -> Any:
@@ -173,7 +174,7 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     a, b = result["a"], result["b"]
     ds = result.get("dataset") or {}
     fp = str(ds.get("fingerprint") or "")[:12]
-    level = int(round(100 * float(result.get("level", LEVEL))))
+    level = round(100 * float(result.get("level", LEVEL)))
     where = f"{ds.get('name')}" + (f"/{ds['split']}" if ds.get("split") else "")
     lines = [
         f"Paired comparison on {where} (fingerprint {fp}…): {result['n_paired']} shared samples",

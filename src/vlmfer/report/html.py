@@ -179,13 +179,14 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, classes: Seque
     if any(head):
         out.append("<thead><tr>")
         out += [f'<th class="{c}">{h}</th>' if c else f"<th>{h}</th>"
-                for h, c in zip(head, cls)]
+                for h, c in zip(head, cls, strict=False)]
         out.append("</tr></thead>")
     out.append("<tbody>")
     for i, row in enumerate(rows):
         rc = row_classes[i] if i < len(row_classes) else ""
         out.append(f'<tr class="{rc}">' if rc else "<tr>")
-        out += [f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>" for v, c in zip(row, cls)]
+        out += [f'<td class="{c}">{v}</td>' if c else f"<td>{v}</td>"
+                for v, c in zip(row, cls, strict=False)]
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -260,7 +261,7 @@ def _cm_table(cm: Mapping[str, Any]) -> str:
     matrix = cm.get("matrix", [])
     cls = ["text"] + ["na" if c in NON_ANSWERS else "" for c in columns] + [""]
     rows = []
-    for lab, row in zip(labels, matrix):
+    for lab, row in zip(labels, matrix, strict=False):
         rows.append([e(lab), *(e(v) for v in row), e(sum(int(v) for v in row))])
     return _table(["gold \\ answer", *(e(c) for c in columns), "total"], rows, classes=cls)
 
@@ -510,7 +511,7 @@ def _gallery(preds: Sequence[Prediction], manifest: Mapping[str, Any], thumbnail
     else:
         note = ""
     out = [head, "<p>The most frequent gold → answer mistakes (non-answers included), with a "
-                 f"few examples each and the model's own words (the last step's answer).</p>",
+                 "few examples each and the model's own words (the last step's answer).</p>",
            note]
     for (gold, ans), items in pairs:
         na = ' class="na"' if ans in NON_ANSWERS else ""

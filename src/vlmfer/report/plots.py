@@ -31,14 +31,15 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
+def _plain(text: str) -> str:
+    """Escape ``$`` so matplotlib never parses a label as mathtext (and never fails on one)."""
+    return text.replace("$", r"\$")
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
     return buf.getvalue()
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str = "") -> bytes:
@@ -56,7 +57,7 @@ def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str 
     k, c = len(labels), len(columns)
     support = [sum(row) for row in counts]
     values: list[list[float | None]] = []
-    for row, tot in zip(counts, support):
+    for row, tot in zip(counts, support, strict=True):
         if normalize:
             values.append([v / tot if tot else None for v in row])
         else:
@@ -65,9 +66,9 @@ def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str 
 
     blues, oranges = colormaps["Blues"], colormaps["Oranges"]
     rgba = []
-    for row in values:
+    for vrow in values:
         out_row = []
-        for j, v in enumerate(row):
+        for j, v in enumerate(vrow):
             if v is None:
                 out_row.append((0.93, 0.93, 0.93, 1.0))
                 continue
@@ -80,8 +81,8 @@ def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str 
     ax = fig.add_subplot(1, 1, 1)
     if k and c:
         ax.imshow(rgba, aspect="auto", interpolation="nearest")
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
+    for i, vrow in enumerate(values):
+        for j, v in enumerate(vrow):
             if v is None:
                 text = "–"
             elif normalize:
@@ -97,13 +98,14 @@ def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str 
     if 0 < n_labels < c:
         ax.axvline(n_labels - 0.5, color="#333333", linewidth=2)
     ax.set_xticks(range(c))
-    ax.set_xticklabels(columns, rotation=40, ha="right")
-    for tick, col in zip(ax.get_xticklabels(), columns):
+    ax.set_xticklabels([_plain(col) for col in columns], rotation=40, ha="right")
+    for tick, col in zip(ax.get_xticklabels(), columns, strict=True):
         if col in NON_ANSWERS:
             tick.set_color(NON_ANSWER)
             tick.set_fontstyle("italic")
     ax.set_yticks(range(k))
-    ax.set_yticklabels([f"{lab} (n={s})" for lab, s in zip(labels, support)])
+    ax.set_yticklabels([f"{_plain(lab)} (n={s})"
+                        for lab, s in zip(labels, support, strict=True)])
     ax.set_xlabel("model's answer (labels | non-answers)")
     ax.set_ylabel("gold label")
     ax.tick_params(length=0)
@@ -148,13 +150,13 @@ def distribution_png(
     colours = [NEUTRAL if lab == neutral else PRED for lab in labels] + [NON_ANSWER]
     bars = ax.bar([x + width / 2 for x in xs], [share(v) for v in p], width, color=colours,
                   label="predicted")
-    for bar, v in zip(bars, p):
+    for bar, v in zip(bars, p, strict=True):
         if v:
             ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{share(v):.0f}%",
                     ha="center", va="bottom", fontsize=8, color="#333333")
     ax.set_xticks(xs)
-    ax.set_xticklabels(groups, rotation=30, ha="right")
-    for tick, name in zip(ax.get_xticklabels(), groups):
+    ax.set_xticklabels([_plain(g) for g in groups], rotation=30, ha="right")
+    for tick, name in zip(ax.get_xticklabels(), groups, strict=True):
         if name == neutral:
             tick.set_color(NEUTRAL)
             tick.set_fontweight("bold")
@@ -185,13 +187,19 @@ def per_class_png(per_class: Mapping[str, Mapping[str, Any]]) -> bytes:
     h = 0.38
 
     def vals(key: str) -> list[float]:
-        return [100 * float(v) if _is_num(v := per_class[lab].get(key)) else 0.0
-                for lab in labels]
+        out = []
+        for lab in labels:
+            v = per_class[lab].get(key)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.append(100.0 * v)
+            else:
+                out.append(0.0)  # undefined (never predicted / no gold sample)
+        return out
 
     ax.barh([y - h / 2 for y in ys], vals("recall"), h, color=PRED, label="recall")
     ax.barh([y + h / 2 for y in ys], vals("precision"), h, color=GOLD, label="precision")
     ax.set_yticks(ys)
-    ax.set_yticklabels(labels)
+    ax.set_yticklabels([_plain(lab) for lab in labels])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("%")

@@ -95,7 +95,7 @@ def thumbnail_jpeg(path: Path, *, side: int = THUMB_SIDE) -> bytes | None:
             return _image_thumb(path, side)
         if kind == "video":
             return _video_thumb(path, side)
-    except Exception as e:  # noqa: BLE001 - any decoder failure means "no thumbnail"
+    except Exception as e:  # any decoder failure just means "no thumbnail"
         log.debug("no thumbnail for %s: %s: %s", path, type(e).__name__, e)
     return None
 
