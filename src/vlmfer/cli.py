@@ -62,38 +62,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(dry_run(exp))
         return EXIT_OK
     if exp.run.batch:
-        raise ConfigError("--batch is not available in this version yet (provider batch APIs)")
+        from vlmfer.batch.cli import run_batch
+
+        return run_batch(exp, command=sys.argv)
     try:
         run = run_experiment(exp, command=sys.argv)
     except KeyboardInterrupt:
         print("vlmfer: interrupted; everything finished so far is saved. Resume with:\n  "
               + " ".join(sys.argv), file=sys.stderr)
         return 130
-    return _print_run(run, quiet=exp.run.quiet)
+    return _print_run(run)
 
 
-def _print_run(run: Any, *, quiet: bool) -> int:
+def _print_run(run: Any) -> int:
+    """The run's headline numbers (``--quiet`` silences only the progress bar)."""
     m = run.metrics
     outcomes = m.get("outcomes", {})
-    if not quiet:
-        ci = m.get("ci", {})
+    ci = m.get("ci", {})
 
-        def fmt(name: str) -> str:
-            lo, hi = (ci.get(name) or [None, None])[:2]
-            val = m.get(name)
-            if val is None:
-                return f"{name}=n/a"
-            band = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
-            return f"{name}={val:.3f}{band}"
+    def fmt(name: str) -> str:
+        lo, hi = (ci.get(name) or [None, None])[:2]
+        val = m.get(name)
+        if val is None:
+            return f"{name}=n/a"
+        band = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+        return f"{name}={val:.3f}{band}"
 
-        print(f"{run.path}: n={m.get('n')}  " + "  ".join(
-            fmt(k) for k in ("accuracy", "uar", "macro_f1")))
-        print("outcomes: " + ", ".join(f"{k}={v}" for k, v in outcomes.items()))
-        if m.get("neutral_rate") is not None:
-            print(f"neutral rate: predicted {m['neutral_rate']:.3f} vs gold "
-                  f"{m.get('gold_neutral_rate') or 0:.3f}")
-        cost = m.get("cost_usd")
-        print("cost: " + (f"${cost:.4f}" if cost is not None else "unknown"))
+    print(f"{run.path}: n={m.get('n')}  " + "  ".join(
+        fmt(k) for k in ("accuracy", "uar", "macro_f1")))
+    print("outcomes: " + ", ".join(f"{k}={v}" for k, v in outcomes.items()))
+    if m.get("neutral_rate") is not None:
+        print(f"neutral rate: predicted {m['neutral_rate']:.3f} vs gold "
+              f"{m.get('gold_neutral_rate') or 0:.3f}")
+    cost = m.get("cost_usd")
+    print("cost: " + (f"${cost:.4f}" if cost is not None else "unknown"))
+    print(f"report: {run.path / 'report.html'}")
     errors = outcomes.get("error", 0)
     if errors:
         print(f"{errors} sample(s) ended in an error; re-run the same command to retry them "
@@ -104,6 +107,12 @@ def _print_run(run: Any, *, quiet: bool) -> int:
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from vlmfer.emulator.cli import main_from_args
+
+    return main_from_args(args)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from vlmfer.batch.cli import main_from_args
 
     return main_from_args(args)
 
@@ -225,9 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cleanup)
 
     p = sub.add_parser("batch", help="provider batch APIs: submit, status, collect")
-    p.add_argument("action", choices=["submit", "status", "collect"])
-    p.add_argument("run_dir")
-    p.set_defaults(func=_not_yet("batch", "batch runs"))
+    from vlmfer.batch.cli import add_arguments as batch_arguments
+
+    batch_arguments(p)
+    p.set_defaults(func=_cmd_batch)
     return parser
 
 
@@ -236,12 +246,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
     except ConfigError as e:
         print(f"vlmfer: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("vlmfer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`vlmfer ... | head`): not an error of ours.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

@@ -139,7 +139,6 @@ async def _run_all(out: Path, *, quiet: bool) -> list[tuple[Experiment, Run]]:
             options = EngineOptions(concurrency=8, progress=not quiet, n_boot=500)
             run = await evaluate_async(dataset, predictor, strategy, out=out / exp.folder,
                                        options=options, roles=roles, cache=cache)
-            run.report()
             results.append((exp, run))
     return results
 

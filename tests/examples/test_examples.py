@@ -118,7 +118,8 @@ def _check_run(out: Path, *, n: int = N) -> tuple[dict[str, Any], list[dict[str,
 
 
 def _toml(name: str) -> dict[str, Any]:
-    return tomllib.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = tomllib.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return data
 
 
 def test_every_experiment_has_its_files() -> None:
@@ -130,7 +131,7 @@ def test_every_experiment_has_its_files() -> None:
         assert name in readme, f"examples/README.md does not mention {name}"
 
 
-TOML_CASES = [(name, []) for name in sorted(EXPECTED_TOML)] + [
+TOML_CASES: list[tuple[str, list[str]]] = [(name, []) for name in sorted(EXPECTED_TOML)] + [
     ("08_face_crop.toml", ["--set", "media.face_crop=true"]),
 ]
 
@@ -240,3 +241,78 @@ def test_retired_seed_models_appear_only_as_commented_presets(path: Path) -> Non
         if path.name not in NOT_SEED_MODELS:
             # The seed's model stays named as a preset, so the study stays reproducible.
             assert "# Seed study preset" in path.read_text(encoding="utf-8")
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vlmfer", "run", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_rerunning_an_example_resumes_without_asking_again(
+    data: Path, emulator: Emulator, env: dict[str, str], tmp_path: Path,
+) -> None:
+    args = [str(EXAMPLES / "04b_two_stage_gpt_caer_s.toml"), "--base-url",
+            emulator.openai_base_url, "--data-root", str(data / "CAER-S"), "--out",
+            str(tmp_path / "run"), "--limit", str(N)]
+    first = _cli(args, env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = len(emulator.requests)
+    again = _cli(args, env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(emulator.requests) == before  # nothing was asked again
+    assert again.stdout == first.stdout      # the same numbers, printed the same way
+    _check_run(tmp_path / "run")
+
+
+def test_an_example_refuses_a_different_experiment_in_its_run_folder(
+    data: Path, emulator: Emulator, env: dict[str, str], tmp_path: Path,
+) -> None:
+    base = [str(EXAMPLES / "02_gpt4o_caer_s_single_shot.toml"), "--base-url",
+            emulator.openai_base_url, "--data-root", str(data / "CAER-S"), "--out",
+            str(tmp_path / "run"), "--limit", str(N), "--quiet"]
+    assert _cli(base, env, tmp_path).returncode == 0
+    proc = _cli([*base, "--set", "strategy.label_order=shuffle"], env, tmp_path)
+    assert proc.returncode == 2
+    assert "holds a different experiment" in proc.stderr and "label_order" in proc.stderr
+
+
+def test_an_example_without_its_data_fails_before_any_call(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path,
+) -> None:
+    before = len(emulator.requests)
+    proc = _cli([str(EXAMPLES / "01_gemini_caer_single_shot.toml"), "--base-url",
+                 emulator.gemini_base_url, "--data-root", str(tmp_path / "no-CAER"), "--out",
+                 str(tmp_path / "run")], env, tmp_path)
+    assert proc.returncode == 2
+    assert str(tmp_path / "no-CAER") in proc.stderr and "does not exist" in proc.stderr
+    assert len(emulator.requests) == before
+    assert not (tmp_path / "run" / "predictions.jsonl").exists()
+
+
+def test_an_example_without_a_key_says_which_variable_to_set(
+    data: Path, emulator: Emulator, env: dict[str, str], tmp_path: Path,
+) -> None:
+    no_key = {k: v for k, v in env.items() if k != "OPENAI_API_KEY"}
+    proc = _cli([str(EXAMPLES / "02_gpt4o_caer_s_single_shot.toml"), "--base-url",
+                 emulator.openai_base_url, "--data-root", str(data / "CAER-S"), "--out",
+                 str(tmp_path / "run")], no_key, tmp_path)
+    assert proc.returncode == 2
+    assert "OPENAI_API_KEY" in proc.stderr
+
+
+def test_a_retired_seed_preset_fails_and_names_the_current_models(
+    data: Path, env: dict[str, str], tmp_path: Path,
+) -> None:
+    # The emulator answers 404 for the retired id, as the real API does after a shutdown.
+    cfg = EmulatorConfig(api_key=None, missing_models=["gemini-2.0-flash"])
+    with Emulator(cfg, port=0) as emu:
+        proc = _cli([str(EXAMPLES / "01_gemini_caer_single_shot.toml"), "--base-url",
+                     emu.gemini_base_url, "--model", "gemini/gemini-2.0-flash",
+                     "--data-root", str(data / "CAER"), "--out", str(tmp_path / "run"),
+                     "--limit", "2", "--quiet"], env, tmp_path)
+        assert len(emu.calls(status=404)) == 2  # one call per sample: a 404 is not retried
+    assert proc.returncode == 1  # the run finished, with errors
+    preds = [json.loads(line) for line in
+             (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert {p["outcome"] for p in preds} == {"error"}
+    assert all("gemini/gemini-3.5-flash" in p["reason"] for p in preds)

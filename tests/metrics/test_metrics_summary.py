@@ -227,3 +227,15 @@ def test_bad_labels_are_explained() -> None:
         summarize(_run(), [], n_boot=10)
     with pytest.raises(MetricInputError, match="'error' is a non-answer outcome name"):
         summarize(_run(), [*L3, "error"], n_boot=10)
+
+
+def test_batch_calibration_starts_from_the_raw_scores_not_the_calibrated_ones() -> None:
+    from vlmfer.types import Prediction
+
+    labels = ("Happy", "Neutral")
+    raw = {"Happy": 0.2, "Neutral": 0.8}
+    calibrated = {"Happy": 0.6, "Neutral": 0.4}
+    preds = [Prediction(sample_id=f"s{i}", gold="Happy", pred="Happy", outcome="ok",
+                        scores=calibrated, extra={"raw_scores": raw}) for i in range(4)]
+    out = summarize(preds, labels, n_boot=0)
+    assert out["calibration"]["raw_argmax"]["neutral_rate"] == 1.0

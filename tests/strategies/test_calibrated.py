@@ -99,6 +99,25 @@ def test_no_calibration_keeps_raw_scores(tiny_images: dict[str, Sample]) -> None
     assert pred.scores == pred.extra["raw_scores"]
 
 
+class Flat(BiasedLogprobs):
+    """Gives every label the same score, image or content-free: no label stands out."""
+
+    async def predict(self, prompt: Prompt) -> Response:
+        self.calls += 1
+        lp = {x: -math.log(len(LABELS)) for x in LABELS}
+        return Response(text="Neutral", logprobs=lp if prompt.options.logprobs else None)
+
+
+@pytest.mark.parametrize("calibration", ["contextual", "none"])
+def test_a_tie_is_invalid_never_the_first_label(
+    tiny_images: dict[str, Sample], calibration: str
+) -> None:
+    strategy = vlmfer.get_strategy("calibrated", calibration=calibration)
+    pred, _ = run(strategy, tiny_images["Fear"], Flat(COLOURS))
+    assert pred.outcome == "invalid" and pred.pred is None
+    assert "tie" in (pred.reason or "")
+
+
 def test_calibrated_with_the_mock(tiny_images: dict[str, Sample]) -> None:
     pred, ctx = run(
         vlmfer.get_strategy("calibrated"), tiny_images["Happy"], vlmfer.get_predictor("mock/oracle")

@@ -97,6 +97,9 @@ class EmulatorConfig(BaseModel):
         default=0.0, ge=0.0, description="a batch completes on the first GET after this delay"
     )
     batch_outcome: Literal["completed", "failed", "expired"] = "completed"
+    download_latency_s: float = Field(
+        default=0.0, ge=0.0, description="seconds a file content download takes (batch results)"
+    )
     batch_max_requests: int = Field(default=50_000, ge=1, description="OpenAI requests per batch")
     batch_max_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="OpenAI batch input file bytes"

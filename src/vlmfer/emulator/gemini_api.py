@@ -277,6 +277,7 @@ def files_download(emu: Emulator, req: Request) -> Reply:
     if f.source != "GENERATED":
         raise gemini_error(400, f"File files/{f.id} was uploaded; only generated files (such as "
                            "batch results) can be downloaded.")
+    emu.sleep(emu.config.download_latency_s)
     return Reply(200, f.data, content_type=f.mime_type or "application/octet-stream")
 
 

@@ -768,6 +768,7 @@ def files_list(emu: Emulator, req: Request) -> Reply:
 def files_content(emu: Emulator, req: Request) -> Reply:
     """GET /v1/files/{id}/content."""
     f = _get_file(emu, req.params["id"])
+    emu.sleep(emu.config.download_latency_s)
     return Reply(200, f.data, content_type="application/octet-stream")
 
 

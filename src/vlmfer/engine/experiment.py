@@ -11,7 +11,7 @@ from typing import Any
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.config import Experiment
 from vlmfer.engine.run import EngineOptions, Run, check_capabilities, evaluate_async
-from vlmfer.errors import ConfigError
+from vlmfer.errors import ConfigError, MissingKeyError
 from vlmfer.plugins import get_dataset, get_predictor, get_strategy
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
@@ -28,16 +28,31 @@ class Parts:
     out: Path
 
 
-def _predictor(spec: str, base_url: str | None, options: dict[str, Any]) -> Predictor:
+#: Stands in for a missing key during a dry run, which sends nothing.
+DRY_RUN_KEY = "dry-run-sends-nothing"
+
+
+def _predictor(
+    spec: str, base_url: str | None, options: dict[str, Any], notes: list[str] | None = None
+) -> Predictor:
     opts = dict(options)
     if base_url:
         opts["base_url"] = base_url
-    predictor: Predictor = get_predictor(spec, **opts)
+    try:
+        predictor: Predictor = get_predictor(spec, **opts)
+    except MissingKeyError as e:
+        if notes is None:  # a real run needs the key
+            raise
+        notes.append(f"note: {e} (needed for the real run; a dry run sends nothing)")
+        predictor = get_predictor(spec, **opts, api_key=DRY_RUN_KEY)
     return predictor
 
 
-def build(exp: Experiment) -> Parts:
-    """Make the dataset, predictors and strategy that an experiment names."""
+def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
+    """Make the dataset, predictors and strategy that an experiment names.
+
+    With ``notes`` (a dry run), a missing key becomes a note instead of an error.
+    """
     ds_cfg = exp.dataset
     dataset: Dataset = get_dataset(ds_cfg.name, root=ds_cfg.root, split=ds_cfg.split,
                                    **ds_cfg.plugin_options())
@@ -45,12 +60,13 @@ def build(exp: Experiment) -> Parts:
     if exp.media is not None:
         st_opts["media"] = exp.media.model_dump()
     strategy: Strategy = get_strategy(exp.strategy.name, **st_opts)
-    predictor = _predictor(exp.model.name, exp.model.base_url, exp.model.plugin_options())
+    predictor = _predictor(exp.model.name, exp.model.base_url, exp.model.plugin_options(),
+                           notes)
     roles: dict[str, Predictor] = {}
     main_provider = exp.model.name.partition("/")[0]
     for role, spec in strategy.roles().items():
         same = spec.partition("/")[0] == main_provider
-        roles[role] = _predictor(spec, exp.model.base_url if same else None, {})
+        roles[role] = _predictor(spec, exp.model.base_url if same else None, {}, notes)
     run = exp.run
     options = EngineOptions(
         concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
@@ -115,7 +131,8 @@ def _split_lines(ds: Dataset) -> list[str]:
 
 def dry_run(exp: Experiment) -> str:
     """Counts per class, token and cost estimates and the first prompt. Sends nothing."""
-    parts = build(exp)
+    notes: list[str] = []
+    parts = build(exp, notes=notes)
     check_capabilities(parts.dataset, parts.strategy, {"main": parts.predictor, **parts.roles})
     ds = parts.dataset
     counts = ds.class_counts()
@@ -138,13 +155,24 @@ def dry_run(exp: Experiment) -> str:
         unit = parts.predictor.cost_usd(probe)
         tref = f"{prompt.template.name}@{prompt.template.version}" if prompt.template else "-"
         total = f"${unit * len(ds):.4f}" if unit is not None else "unknown (no price for model)"
-        lines += [
+        lines.append(
             f"estimate  ~{tokens} input tokens per first call; "
-            f"~{tokens * len(ds)} for {len(ds)} samples; cost of first calls {total}",
+            f"~{tokens * len(ds)} for {len(ds)} samples; cost of first calls {total}")
+        if exp.run.batch:
+            batch_probe = probe.model_copy(update={"details": {"batch": True}})
+            batch_unit = parts.predictor.cost_usd(batch_probe)
+            batch_total = (f"${batch_unit * len(ds):.4f}" if batch_unit is not None
+                           else "unknown (no price for model)")
+            share = (f", {batch_unit / unit:.0%} of the online price"
+                     if unit and batch_unit is not None else "")
+            lines.append(f"batch     provider batch API (--batch): cost of first calls "
+                         f"{batch_total}{share}; results within 24 h")
+        lines += [
             f"prompt    (step {step!r}, {len(prompt.media)} media part(s), template {tref})",
         ]
         if prompt.system:
             lines += ["--- system ---", prompt.system]
         lines += ["--- user ---", prompt.text, "---"]
+    lines += notes
     lines.append("dry run: no request was sent")
     return "\n".join(lines)

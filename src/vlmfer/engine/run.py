@@ -140,7 +140,17 @@ class Engine:
             raise CallFailed(step, str(e)) from e
         prompt = prompt.model_copy(update={"media": media})
         key = cache_key(predictor.cache_identity(), prompt)
+        return await self._answer(ctx, key, prompt, step=step, role=role, predictor=predictor,
+                                  parsed=parsed)
 
+    async def _answer(
+        self, ctx: _Context, key: str, prompt: Prompt, *, step: str, role: str,
+        predictor: Predictor, parsed: Any,
+    ) -> Response:
+        """Answer one keyed ask: from the cache, else by one (deduplicated) predictor call.
+
+        Batch mode (``vlmfer.batch``) overrides this to answer from collected results.
+        """
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -439,6 +449,21 @@ def _plugin_versions() -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda d: d["plugin"])
 
 
+#: Predictor options that change how a run executes or is priced, never the answers:
+#: changing them must not stop a resume.
+EXECUTION_ONLY_OPTIONS = frozenset({
+    "price_file", "timeout_s", "upload_poll_s", "upload_timeout_s", "max_images",
+})
+
+
+def _answer_identity(description: dict[str, Any]) -> dict[str, Any]:
+    options = description.get("options")
+    if not isinstance(options, dict):
+        return description
+    kept = {k: v for k, v in options.items() if k not in EXECUTION_ONLY_OPTIONS}
+    return {**description, "options": kept}
+
+
 def build_manifest(
     dataset: Dataset, strategy: Strategy, predictors: dict[str, Predictor],
     options: EngineOptions, *, mode: str = "online", command: Sequence[str] | None = None,
@@ -448,7 +473,7 @@ def build_manifest(
     fingerprint = dataset.fingerprint()
     identity = {
         "dataset": {"name": dataset.name, "split": dataset.split, "fingerprint": fingerprint},
-        "model": {role: p.describe() for role, p in sorted(predictors.items())},
+        "model": {role: _answer_identity(p.describe()) for role, p in sorted(predictors.items())},
         "strategy": strategy.describe(),
     }
     return {
@@ -482,6 +507,7 @@ async def evaluate_async(
     roles: dict[str, Predictor] | None = None,
     cache: ResponseCache | None = None,
     command: Sequence[str] | None = None,
+    report: bool = True,
 ) -> Run:
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
@@ -522,6 +548,8 @@ async def evaluate_async(
     rundir.write_manifest(manifest)
     run = Run(rundir.path)
     run.recompute()
+    if report:
+        run.report()
     return run
 
 
@@ -568,7 +596,8 @@ class _Progress:
 
     def update(self, pred: Prediction) -> None:
         self.counts[pred.outcome] += 1
-        self.cost += pred.cost_usd or 0.0
+        # What this run paid: cache hits were paid for by an earlier run.
+        self.cost += sum(s.cost_usd or 0.0 for s in pred.steps if not s.cached)
         if self._bar is None:
             return
         self._bar.update(1)

@@ -128,16 +128,29 @@ def _scalar_block(y_true: list[str], y_pred: list[str | None], labels: tuple[str
     }
 
 
+def _raw_scores(p: Prediction) -> dict[str, float] | None:
+    """The uncalibrated scores: batch calibration must start from the model's own.
+
+    A strategy that already calibrated (``calibrated`` divides out a content-free
+    input) keeps the raw distribution in ``extra["raw_scores"]``.
+    """
+    raw = p.extra.get("raw_scores") if isinstance(p.extra, dict) else None
+    if isinstance(raw, dict) and raw:
+        return {str(k): float(v) for k, v in raw.items()}
+    return p.scores
+
+
 def _calibration(
     preds: list[Prediction],
     scored: list[Prediction],
     labels: tuple[str, ...],
     neutral_col: int | None,
 ) -> dict[str, Any] | None:
-    if not any(p.scores is not None for p in preds):
+    raw = [_raw_scores(p) for p in preds]
+    if not any(s is not None for s in raw):
         return None
     # The prior is label-free, so it is estimated over every prediction with scores.
-    sp = predictions_from_scores([p.scores for p in preds], labels)
+    sp = predictions_from_scores(raw, labels)
     index = {p.sample_id: i for i, p in enumerate(preds)}
     y_true = [str(p.gold) for p in scored]
 

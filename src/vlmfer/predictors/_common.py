@@ -203,13 +203,17 @@ def frames_caption(parts: Sequence[MediaPart], index: int | None = None) -> str:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """Width and height from the image header (no full decode); 768x768 if unreadable."""
+    """Width and height from the image header (no full decode); 768x768 if unreadable.
+
+    An estimate must never fail: a file that cannot be used (a decompression bomb too)
+    gets its clear ``MediaError`` when the media layer prepares it.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):
         return (768, 768)
 
 

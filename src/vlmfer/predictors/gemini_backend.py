@@ -609,9 +609,11 @@ class GeminiPredictor(Predictor):
         ``predict`` parses an answer; marked ``details["batch"]`` and priced at the batch rate.
         """
         if isinstance(body, dict):
-            with self._classified():
-                body = types.GenerateContentResponse._from_response(response=dict(body),
-                                                                    kwargs={})
+            from google.genai import models as genai_models
+
+            with self._classified():  # the SDK's own reading of a REST reply
+                body = types.GenerateContentResponse._from_response(
+                    response=genai_models._GenerateContentResponse_from_mldev(body), kwargs={})
         details = {**context.get("details", {}), "batch": True}
         response = self._parse(body, list(context.get("labels") or []), context.get("kind"),
                                details)

@@ -114,6 +114,10 @@ def calibrate(p: Mapping[str, float], q: Mapping[str, float]) -> dict[str, float
     return normalise({x: p[x] / max(q[x], MIN_FLOOR) for x in p})
 
 
+#: Scores closer than this are a tie.
+TIE_EPS = 1e-9
+
+
 def argmax(d: Mapping[str, float], labels: Sequence[str]) -> str:
     """The most probable label; ties go to the earlier label in ``labels``."""
     return max(labels, key=lambda x: (d[x], -labels.index(x)))
@@ -171,7 +175,10 @@ class Calibrated(BuiltinStrategy):
             return scored
         raw, method = scored
         ctx.note("answer", parsed=text_match, scores=raw, method=method)
-        raw_pred = argmax(raw, self.labels)
+        top = argmax(raw, self.labels)
+        raw_tied = [x for x in self.labels if raw[top] - raw[x] <= TIE_EPS]
+        # A tie has no raw answer; never the first label by default.
+        raw_pred = top if len(raw_tied) == 1 else None
         extra: dict[str, Any] = {
             "raw_pred": raw_pred,
             "raw_scores": raw,
@@ -180,6 +187,9 @@ class Calibrated(BuiltinStrategy):
             "calibration": o.calibration,
         }
         if o.calibration == "none":
+            if raw_pred is None:
+                return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
+                               reason="raw scores tie between the top labels")
             return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)
 
         try:
@@ -217,9 +227,18 @@ class Calibrated(BuiltinStrategy):
         ctx.note("content-free", scores=q, method=method)
         calibrated = calibrate(raw, q)
         extra["content_free_scores"] = q
-        return Verdict(
-            pred=argmax(calibrated, self.labels), outcome="ok", scores=calibrated, extra=extra
-        )
+        best = max(calibrated.values())
+        tied = [x for x in self.labels if best - calibrated[x] <= TIE_EPS]
+        if len(tied) > 1:
+            # Calibration left several labels equally likely: the raw scores decide, and
+            # if they tie too there is no answer (never the first label by default).
+            top_raw = max(raw[x] for x in tied)
+            tied = [x for x in tied if top_raw - raw[x] <= TIE_EPS]
+            if len(tied) > 1:
+                return Verdict(pred=None, outcome="invalid", scores=calibrated, extra=extra,
+                               reason=f"calibrated and raw scores tie between {tied}")
+            extra["tie_broken_by"] = "raw_scores"
+        return Verdict(pred=tied[0], outcome="ok", scores=calibrated, extra=extra)
 
     async def _scores(
         self,

@@ -1,0 +1,220 @@
+"""Gemini batch mode: ``batches.create`` with inlined requests when the job is small, a
+JSONL file through the Files API otherwise; results inline or as a responses file.
+
+Inline requests are rebuilt as the SDK's ``InlinedRequest`` from the stored REST body
+(the SDK serialises them back to the same JSON); file lines are
+``{"key": <cache key>, "request": <GenerateContentRequest>}``. Uploaded input files and
+generated responses files are deleted after collection, and so are the media uploads
+that requests referred to, once their round is collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from vlmfer.batch.jobs import JobPoll, RawResult, log
+from vlmfer.batch.store import BatchError, JobRecord, JobStatus, RequestRecord
+from vlmfer.predictors._common import redact
+from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.gemini_backend import _CLEANUP_ERRORS, _TRANSPORT_ERRORS, GeminiPredictor
+
+_STATUS: dict[str, JobStatus] = {
+    "JOB_STATE_UNSPECIFIED": "pending",
+    "JOB_STATE_QUEUED": "pending",
+    "JOB_STATE_PENDING": "pending",
+    "JOB_STATE_RUNNING": "running",
+    "JOB_STATE_UPDATING": "running",
+    "JOB_STATE_PAUSED": "running",
+    "JOB_STATE_CANCELLING": "running",
+    "JOB_STATE_SUCCEEDED": "succeeded",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "succeeded",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_EXPIRED": "expired",
+}
+_FIND_LIMIT = 1000
+
+
+class GeminiJobs:
+    """Gemini's batch mode through the predictor's ``genai.Client``."""
+
+    provider = "gemini"
+
+    def __init__(self, predictor: Predictor) -> None:
+        backend = cast(GeminiPredictor, predictor)
+        self.name = backend.name
+        self.model = backend.model
+        self.client = backend.client.aio
+        self.where = backend.base_url
+        self.poll_s = backend.options.upload_poll_s
+        self.upload_timeout_s = backend.options.upload_timeout_s
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except genai_errors.APIError as exc:
+            # Not chained: the SDK's exception text carries the raw body.
+            raise BatchError(f"{self.name}: {what}: HTTP {exc.code} {exc.status or ''} from "
+                             f"{self.where}: {redact(exc.message or str(exc))}") from None
+        except _TRANSPORT_ERRORS as exc:
+            raise BatchError(f"{self.name}: {what}: could not reach {self.where} "
+                             f"({type(exc).__name__}); check the network and base_url, then "
+                             "run the same command again") from None
+
+    def line(self, key: str, body: dict[str, Any]) -> str:
+        return json.dumps({"key": key, "request": body}, separators=(",", ":"))
+
+    @staticmethod
+    def _inlined(rec: RequestRecord) -> types.InlinedRequest:
+        body = rec.body
+        # The SDK keeps generation settings, the system instruction and safety settings
+        # together in one config; it splits them out again when it serialises.
+        config = dict(body.get("generationConfig") or {})
+        config.update({k: v for k, v in body.items() if k not in ("contents",
+                                                                    "generationConfig")})
+        wire = {"contents": body.get("contents"), "config": config,
+                "metadata": {"key": rec.key}}
+        # JSON validation decodes base64 media back to bytes, as the SDK expects.
+        return types.InlinedRequest.model_validate_json(json.dumps(wire))
+
+    async def submit(
+        self, job: JobRecord, records: list[RequestRecord], save: Callable[[], None]
+    ) -> None:
+        config = types.CreateBatchJobConfig(display_name=job.tag)
+        if job.mode == "inline":
+            src: Any = [self._inlined(r) for r in records]
+        else:
+            if job.input_file is None:
+                data = "".join(self.line(r.key, r.body) + "\n" for r in records).encode()
+                with self._errors(f"uploading the input file of {job.tag}"):
+                    f = await self.client.files.upload(
+                        file=io.BytesIO(data),
+                        config=types.UploadFileConfig(mime_type="jsonl", display_name=job.tag))
+                job.input_file = f.name
+                save()
+            await self._wait_active(str(job.input_file))
+            src = job.input_file
+        job.status = "submitting"
+        save()
+        with self._errors(f"creating batch {job.tag}"):
+            created = await self.client.batches.create(model=self.model, src=src, config=config)
+        self._apply(job, created)
+
+    async def _wait_active(self, name: str) -> None:
+        deadline = time.monotonic() + self.upload_timeout_s
+        while True:
+            with self._errors(f"checking upload {name}"):
+                f = await self.client.files.get(name=name)
+            state = str(getattr(f.state, "value", f.state))
+            if state == "ACTIVE":
+                return
+            if state == "FAILED":
+                raise BatchError(f"{self.name}: the Files API could not process the batch "
+                                 f"input {name}: {f.error.message if f.error else 'no detail'}")
+            if time.monotonic() >= deadline:
+                raise BatchError(f"{self.name}: the batch input {name} was still {state} "
+                                 f"after {self.upload_timeout_s:g} s; run `vlmfer batch submit` "
+                                 "again later")
+            await asyncio.sleep(self.poll_s)
+
+    async def find(self, job: JobRecord, since: float) -> bool:
+        seen = 0
+        with self._errors(f"listing batches to find {job.tag}"):
+            async for found in await self.client.batches.list():
+                if found.display_name == job.tag:
+                    self._apply(job, found)
+                    return True
+                seen += 1
+                if seen >= _FIND_LIMIT:
+                    break
+        return False
+
+    def _apply(self, job: JobRecord, batch: types.BatchJob) -> JobPoll:
+        job.id = batch.name
+        if job.created is None:
+            job.created = (batch.create_time.isoformat(timespec="seconds")
+                           if batch.create_time else None)
+        raw = str(getattr(batch.state, "value", batch.state))
+        status = _STATUS.get(raw, "running")
+        error = batch.error.message if batch.error is not None else None
+        if error is None and status in ("failed", "expired", "cancelled"):
+            error = f"the job ended in state {raw}"
+        poll = JobPoll(status=status, provider_status=raw, error=error)
+        job.status, job.provider_status = poll.status, poll.provider_status
+        if error:
+            job.error = error
+        dest = batch.dest
+        if dest is not None and dest.file_name and dest.file_name not in job.output_files:
+            job.output_files.append(dest.file_name)
+        return poll
+
+    async def poll(self, job: JobRecord) -> JobPoll:
+        assert job.id is not None
+        with self._errors(f"polling {job.id}"):
+            batch = await self.client.batches.get(name=job.id)
+        return self._apply(job, batch)
+
+    async def results(self, job: JobRecord, records: list[RequestRecord]) -> list[RawResult]:
+        assert job.id is not None
+        with self._errors(f"reading {job.id}"):
+            batch = await self.client.batches.get(name=job.id)
+        self._apply(job, batch)
+        out: list[RawResult] = []
+        dest = batch.dest
+        if dest is not None and dest.inlined_responses:
+            for i, item in enumerate(dest.inlined_responses):
+                key = (item.metadata or {}).get("key")
+                if key is None and i < len(records):  # results come in request order
+                    key = records[i].key
+                if item.response is not None:
+                    out.append(RawResult(key=str(key), body=item.response))
+                else:
+                    err = item.error
+                    out.append(RawResult(key=str(key), error=_error_text(
+                        err.code if err else None, None, err.message if err else None)))
+        for name in job.output_files:
+            with self._errors(f"downloading {name} of {job.id}"):
+                data = await self.client.files.download(file=name)
+            for lineno, text in enumerate((data or b"").decode("utf-8").splitlines(), 1):
+                if not text.strip():
+                    continue
+                try:
+                    obj = json.loads(text)
+                except ValueError:
+                    log.warning("%s: line %d of %s is not JSON; skipped", self.name, lineno,
+                                name)
+                    continue
+                key = str(obj.get("key"))
+                if isinstance(obj.get("response"), dict):
+                    out.append(RawResult(key=key, body=obj["response"]))
+                else:
+                    fault = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+                    out.append(RawResult(key=key, error=_error_text(
+                        fault.get("code"), fault.get("status"), fault.get("message"))))
+        return out
+
+    async def cleanup(self, job: JobRecord) -> None:
+        await self.delete_files([n for n in [job.input_file, *job.output_files] if n])
+
+    async def delete_files(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                await self.client.files.delete(name=name)
+            except _CLEANUP_ERRORS as exc:
+                log.warning("%s: could not delete %s (%s); `vlmfer cleanup-uploads` removes "
+                            "vlmfer's leftovers", self.name, name, redact(str(exc))[:200])
+
+
+def _error_text(code: Any, status: Any, message: Any) -> str:
+    head = " ".join(str(x) for x in (f"HTTP {code}" if code else None, status) if x)
+    return f"{head or 'error'}: {message or 'no detail'}"
