@@ -65,6 +65,13 @@ def _option_models() -> list[tuple[str, str, type[BaseModel]]]:
     for name, entry in reg.entries("strategy").items():
         if entry.distribution == "vlmfer":
             found.append(("strategies.md", name, entry.obj.Options))
+    from vlmfer.datasets import caer, folder, manifest
+
+    for module in (caer, folder, manifest):
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseModel) and cls.__module__ == module.__name__ and \
+                    cls_name.endswith("Options"):
+                found.append(("datasets.md", cls_name, cls))
     from vlmfer.predictors import options as popts
 
     for cls_name, cls in inspect.getmembers(popts, inspect.isclass):
