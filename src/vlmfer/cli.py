@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from vlmfer import __version__
@@ -153,18 +153,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(f"metrics: {run.dir.metrics_path}")
     print(f"report:  {path}")
     return EXIT_OK
-
-
-def _not_yet(command: str, issue: str) -> Callable[[argparse.Namespace], int]:
-    def run(_: argparse.Namespace) -> int:
-        print(
-            f"vlmfer {command}: not available in this version yet ({issue}). "
-            "See README.md for what works today.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:

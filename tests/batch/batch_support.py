@@ -56,9 +56,12 @@ def spawn(*args: str, cwd: Path, cache: Path, **extra: str) -> subprocess.Popen[
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
+    """The whole lines of a JSONL file (a torn last line, from a kill, is not one)."""
     if not path.exists():
         return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [json.loads(x) for x in whole.splitlines() if x.strip()]
 
 
 def predictions(run: Path) -> dict[str, dict[str, Any]]:

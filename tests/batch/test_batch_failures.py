@@ -122,3 +122,26 @@ def test_cancelled_job(tmp_path: Path, images: Path, emu: Emulator) -> None:
     errors = _errors(out)
     assert len(errors) == 7
     assert all("cancelled" in r and job["id"] in r for r in errors.values())
+
+
+def test_unreadable_media_is_an_error_that_is_not_submitted(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    from vlmfer.datasets.synthetic import make_caer_s_like
+
+    data = tmp_path / "CAER-S"
+    make_caer_s_like(data, per_class=1, splits=("test",), size=(160, 90))
+    broken = data / "test" / "Happy" / "0001.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    out = tmp_path / "batch-run"
+    start_batch(experiment(data, emu, "openai", out))
+    assert state(out)["rounds"][0]["requests"] == 6  # the broken file is not sent
+    assert collect_batch(out).complete
+    errors = _errors(out)
+    assert list(errors) == ["test/Happy/0001.png"] and "0001.png" in errors["test/Happy/0001.png"]
+    # Not a batch failure: --retry-failed leaves it alone (fix the file, run it online).
+    messages: list[str] = []
+    assert collect_batch(out, retry_failed=True, echo=messages.append).complete
+    assert any("no sample ended in a failed batch request" in m for m in messages)
+    assert list(_errors(out)) == ["test/Happy/0001.png"]
+    assert len(emu.calls("openai.batches.create")) == 1

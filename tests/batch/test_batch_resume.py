@@ -1,5 +1,5 @@
-"""A batch run survives a crash between creating a job and recording it, and re-running
-``vlmfer run ... --batch`` resumes rather than starting again."""
+"""A batch run survives a crash between creating a job and recording it; re-running
+``vlmfer run ... --batch`` resumes rather than starting again; cached answers are not sent."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from batch_support import cli_args, predictions, results, state, vlmfer
+from batch_support import cli_args, experiment, predictions, results, state, verdicts, vlmfer
 
+from vlmfer.batch import start_batch
 from vlmfer.emulator import Emulator
+from vlmfer.engine.experiment import run_experiment
 
 
 def _no_duplicates(out: Path) -> None:
@@ -75,3 +77,18 @@ def test_rerunning_the_run_command_resumes(tmp_path: Path, images: Path, emu: Em
     assert len(emu.calls("openai.batches.create")) == 1
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["resumed"]) == 2
+
+
+def test_answers_already_in_the_cache_are_not_submitted(
+    tmp_path: Path, images: Path, emu: Emulator
+) -> None:
+    online = run_experiment(experiment(images, emu, "gemini", tmp_path / "online"))
+    emu.reset()
+    out = tmp_path / "batch-run"
+    result = start_batch(experiment(images, emu, "gemini", out))
+    assert result.complete and result.round == 0
+    assert emu.requests == []  # nothing uploaded, nothing created
+    assert verdicts(out) == verdicts(online.path)
+    assert all(s["cached"] for p in predictions(out).values() for s in p["steps"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["calls"] == 0 and manifest["finished"]

@@ -89,6 +89,21 @@ def test_missing_key_is_a_configuration_error(
     assert emu.requests == []
 
 
+def test_a_key_in_the_experiment_is_refused_not_written(
+    tmp_path: Path, images: Path, emu: Emulator
+) -> None:
+    from vlmfer.engine.config import Experiment
+
+    secret = "sk-in-code-9f8e7d6c"
+    exp = experiment(images, emu, "openai", tmp_path / "run")
+    data = exp.model_dump()
+    data["model"]["api_key"] = secret  # allowed in Python code, but not in a batch run
+    with pytest.raises(ConfigError, match="keys come only from the environment"):
+        start_batch(Experiment.model_validate(data))
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    assert emu.requests == []
+
+
 def test_limits_are_validated() -> None:
     with pytest.raises(ValueError):
         BatchLimits(max_requests=0)

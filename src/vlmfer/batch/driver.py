@@ -26,7 +26,7 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 
 from vlmfer.batch.engine import BatchEngine, BatchPredictor, Chunk, PendingRequests, replay
-from vlmfer.batch.jobs import PROVIDERS, JobClient, RawResult, job_client
+from vlmfer.batch.jobs import PROVIDERS, JobClient, RawResult, job_client, log
 from vlmfer.batch.store import (
     TERMINAL,
     BatchLimits,
@@ -38,7 +38,7 @@ from vlmfer.batch.store import (
     RoundRecord,
 )
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.config import Experiment
+from vlmfer.engine.config import _SECRET_KEYS, Experiment
 from vlmfer.engine.experiment import Parts, build
 from vlmfer.engine.run import Run, build_manifest, check_capabilities
 from vlmfer.engine.rundir import RunDir, utcnow
@@ -117,12 +117,20 @@ def job_line(job: JobRecord) -> str:
 
 
 def _unsubmitted(rnd: RoundRecord | None) -> bool:
-    return rnd is not None and rnd.phase == "prepared"
+    return rnd is None or rnd.phase == "prepared"
 
 
 def _portable(exp: Experiment, out: Path) -> dict[str, Any]:
     """The experiment with absolute paths, to rebuild it from any working directory."""
     data = exp.model_dump(mode="json")
+    for section in ("dataset", "model", "strategy"):
+        leaked = sorted(_SECRET_KEYS & set(data.get(section) or {}))
+        if leaked:
+            raise ConfigError(
+                f"[{section}] sets {leaked}: keys come only from the environment "
+                "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY), and a batch run writes "
+                "its experiment to disk. Remove it and export the key instead"
+            )
 
     def absolute(value: Any) -> Any:
         if isinstance(value, str) and value and Path(value).expanduser().exists():
@@ -218,22 +226,30 @@ class BatchRun:
 
     async def start(self, command: Sequence[str] | None = None) -> CollectResult:
         """Write the manifest and state, then prepare and submit the first round."""
+        portable = _portable(self.exp, self.path)  # refuses keys before anything is written
         manifest = self._manifest(command)
         self.rundir.check_identity(manifest["identity"])
         if self.rundir.exists():  # keep the first start time; record this resume
             old = self.rundir.read_manifest()
             manifest["started"] = old.get("started", manifest["started"])
             manifest["resumed"] = [*old.get("resumed", []), utcnow()]
+            online = sum(1 for _ in self.rundir.iter_predictions())
+            if old.get("mode") != "batch" and online:
+                # Say so: these samples were answered online, at the online price.
+                manifest["batch"]["online_before_batch"] = online
         self.rundir.write_manifest(manifest)
-        self.store.save_experiment(_portable(self.exp, self.path))
-        if not self.store.exists():
+        self.store.save_experiment(portable)
+        return await self.advance(poll=False)
+
+    def _load_state(self) -> BatchState:
+        if not self.store.exists():  # a first start, or one that died right here
             self.store.save(BatchState(
                 run_id=secrets.token_hex(4),
                 roles={role: p.name for role, p in self.predictors.items()},
                 limits={role: self._limits or BatchLimits.for_provider(p.provider)
                         for role, p in self.predictors.items()},
             ))
-        return await self.advance(poll=False)
+        return self.store.load()
 
     async def advance(
         self, *, poll: bool, wait: bool = False, poll_s: float = 60.0,
@@ -243,7 +259,7 @@ class BatchRun:
 
         ``poll=False`` (submit) never asks the provider how jobs are doing.
         """
-        state = self.store.load()
+        state = self._load_state()
         retrying = self._retry_failed(state) if retry_failed else False
         while True:
             rnd = state.current
@@ -276,9 +292,10 @@ class BatchRun:
 
     async def status(self) -> StatusReport:
         """Poll the current round's jobs (no download) and count the samples."""
-        state = self.store.load()
-        rnd = state.current
-        if rnd is not None and not state.complete:
+        state = self.store.load() if self.store.exists() else None
+        rnd = state.current if state else None
+        complete = bool(state and state.complete)
+        if state is not None and rnd is not None and not complete:
             for job in rnd.jobs:
                 if job.id is None or job.collected or job.status in TERMINAL:
                     continue
@@ -289,7 +306,7 @@ class BatchRun:
         for p in self.rundir.iter_predictions():
             finished += 1
             outcomes[p.outcome] = outcomes.get(p.outcome, 0) + 1
-        return StatusReport(self.path, state.complete, rnd, len(self.parts.dataset), finished,
+        return StatusReport(self.path, complete, rnd, len(self.parts.dataset), finished,
                             outcomes)
 
     # ---------------------------------------------------------------- steps
@@ -338,6 +355,8 @@ class BatchRun:
         """Replay every unfinished sample; the unanswered asks become the next round."""
         n = len(state.rounds) + 1
         p = self.parts
+        for stale in self.store.dir.glob(".round-*.tmp"):  # from a process that was killed
+            stale.unlink(missing_ok=True)
         results = self.store.read_results(repair=True)
         pending = PendingRequests(self.store.dir, n)
         engine = BatchEngine(p.strategy, self.predictors, p.options, self.cache, results,
@@ -381,7 +400,7 @@ class BatchRun:
             jobs.append(JobRecord(
                 chunk=len(jobs), role=role, model=state.roles[role],
                 tag=f"vlmfer-{state.run_id}-r{n}-j{len(jobs) + 1}",
-                start=start, end=end, offset=offset, length=length,
+                start=start, end=end, offset=offset, length=length, requests=end - start,
                 mode="inline" if length <= limits.inline_bytes else "file"))
 
         for ch in chunks:
@@ -478,6 +497,11 @@ class BatchRun:
         except PredictorError as e:
             return BatchResult(key=rec.key, round=rnd.round, job=job.id,
                                error=f"batch {job.id}: {e.kind}: {e}")
+        except Exception as e:  # one odd body must not stop the collection of the rest
+            log.exception("%s: cannot read the result of %s", predictor, rec.key)
+            return BatchResult(key=rec.key, round=rnd.round, job=job.id,
+                               error=f"batch {job.id}: unreadable result "
+                               f"({type(e).__name__}: {str(e)[:200]})")
         response.details["batch_job"] = job.id
         return BatchResult(key=rec.key, round=rnd.round, job=job.id, response=response)
 

@@ -78,13 +78,18 @@ class PendingRequests:
         step: str,
     ) -> None:
         """Record that ``sample_id`` waits on ``key``; build the request the first time."""
+        if key not in self.keys:
+            building = self._building.get(key)
+            if building is not None:
+                await asyncio.shield(building)
+            else:
+                await self._build(key, role, predictor, prompt, sample_id, step)
         self.waiting.append((sample_id, step, key))
-        if key in self.keys:
-            return
-        building = self._building.get(key)
-        if building is not None:
-            await asyncio.shield(building)
-            return
+
+    async def _build(
+        self, key: str, role: str, predictor: Predictor, prompt: Prompt, sample_id: str,
+        step: str,
+    ) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
@@ -181,16 +186,26 @@ class BatchEngine(Engine):
                 response = hit.model_copy(update={"cached": True})
                 ctx.steps.append(_step(step, predictor, prompt, response, 0, parsed))
                 return response
-        try:
-            await self.pending.add(key, role, predictor, prompt, ctx.sample.id, step)
-        except MediaError as e:
-            ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
-            raise CallFailed(step, str(e)) from e
-        except PredictorError as e:  # e.g. too many images: nothing was submitted
-            reason = f"{e.kind}: {e}"
-            ctx.steps.append(_failed_step(step, predictor, prompt, reason, attempts=0))
-            raise CallFailed(step, reason) from e
-        raise Pending(step)
+        # Building a request may upload media (Gemini Files API): retried like a call.
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.pending.add(key, role, predictor, prompt, ctx.sample.id, step)
+            except MediaError as e:
+                ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
+                raise CallFailed(step, str(e)) from e
+            except PredictorError as e:  # e.g. too many images: nothing was submitted
+                if e.retryable and attempt < self.options.max_attempts:
+                    await asyncio.sleep(self._backoff(attempt, e.retry_after))
+                    continue
+                reason = f"{e.kind}: {e}"
+                failed = _failed_step(step, predictor, prompt, reason, attempts=attempt)
+                if e.retryable:  # so that `collect --retry-failed` tries it again
+                    failed.details = {"batch": True, "batch_key": key}
+                ctx.steps.append(failed)
+                raise CallFailed(step, reason) from e
+            raise Pending(step)
 
 
 @dataclass

@@ -91,6 +91,7 @@ class JobRecord(Record):
     end: int  # one past the last line
     offset: int  # byte offset of ``start``
     length: int  # bytes of the range
+    requests: int  # end - start
     mode: Literal["file", "inline"] = "file"
     input_file: str | None = None
     id: str | None = None
@@ -106,7 +107,7 @@ class JobRecord(Record):
 
     @property
     def n(self) -> int:
-        return self.end - self.start
+        return self.requests
 
 
 class RoundRecord(Record):

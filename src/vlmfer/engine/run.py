@@ -161,7 +161,11 @@ class Engine:
         # Identical asks in flight at once (a shared content-free input) are made once.
         pending = self._inflight.get(key)
         if pending is not None:
-            response = await asyncio.shield(pending)
+            try:
+                response = await asyncio.shield(pending)
+            except CallFailed as e:  # the shared call failed: record it for this sample too
+                ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
+                raise CallFailed(step, e.reason) from e
             response = response.model_copy(update={"cached": True})
             ctx.steps.append(_step(step, predictor, prompt, response, 0, parsed))
             return response
@@ -475,6 +479,8 @@ def build_manifest(
         "dataset": {"name": dataset.name, "split": dataset.split, "fingerprint": fingerprint},
         "model": {role: _answer_identity(p.describe()) for role, p in sorted(predictors.items())},
         "strategy": strategy.describe(),
+        # An online run must not continue a batch run's folder, nor the reverse.
+        "mode": mode,
     }
     return {
         "vlmfer_version": __version__,
