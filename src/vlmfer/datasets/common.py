@@ -177,6 +177,16 @@ def scan(root: Path, folder: Path, rel: str) -> Listing:
     for entry in entries:
         if is_junk(entry.name):
             continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            # Sample ids are these names: they must be text that any machine can write.
+            shown = os.fsencode(entry.name).decode("utf-8", "backslashreplace")
+            raise DatasetError(
+                f"{join(rel, shown)}: the file name is not valid UTF-8, so it cannot be a "
+                "stable sample id; rename it (e.g. with `convmv -f latin1 -t utf8`) or move it "
+                "out of the dataset"
+            ) from None
         if entry.is_symlink():
             check_inside(root, Path(entry.path), join(rel, entry.name))
         if entry.is_dir():

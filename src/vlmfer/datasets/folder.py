@@ -172,5 +172,12 @@ class FolderDataset(ListedDataset):
                 self.name, bad, what,
                 "Remove them, or set kind=... to the kind the tree holds",
             )
+        if not entries and split is not None:
+            others = [s for s in self.splits if s != split]
+            raise DatasetError(
+                f"dataset {self.name!r}: split {split}/ under {self.root} holds no label "
+                f"folders with files; fill it, or choose another split"
+                + (f" ({', '.join(others)})" if others else "")
+            )
         entries.sort(key=lambda e: e.id)
         return entries

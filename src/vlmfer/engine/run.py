@@ -24,7 +24,7 @@ from vlmfer import __version__
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.cache import ResponseCache, cache_key
 from vlmfer.engine.limits import RateLimiter
-from vlmfer.engine.rundir import RunDir, utcnow
+from vlmfer.engine.rundir import REPORT, RunDir, utcnow
 from vlmfer.errors import CapabilityError, ConfigError, MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
@@ -278,6 +278,14 @@ class Engine:
             )
 
 
+def _newer(path: Path, than: Path) -> bool:
+    """Whether ``path`` exists and was written after ``than`` (a crash can leave it stale)."""
+    try:
+        return path.stat().st_mtime_ns >= than.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+
+
 def _total_cost(steps: Sequence[Step]) -> float | None:
     if not steps:
         return 0.0
@@ -475,8 +483,11 @@ def build_manifest(
     """The manifest is written from the components' own descriptions."""
     ds = dataset.describe()
     fingerprint = dataset.fingerprint()
+    # The selection, not the file contents: repairing a broken file must not stop a resume
+    # (the cache key holds each file's hash, so a changed file is asked afresh).
     identity = {
-        "dataset": {"name": dataset.name, "split": dataset.split, "fingerprint": fingerprint},
+        "dataset": {"name": dataset.name, "split": dataset.split, "n": len(dataset),
+                    "labels": list(dataset.labels), "options": ds.get("options")},
         "model": {role: _answer_identity(p.describe()) for role, p in sorted(predictors.items())},
         "strategy": strategy.describe(),
         # An online run must not continue a batch run's folder, nor the reverse.
@@ -531,10 +542,11 @@ async def evaluate_async(
     engine = Engine(strategy, predictors, options, cache if options.cache else None)
 
     finished = rundir.finished()
+    dropped: set[str] = set()
     if options.retry_errors:
-        failed = {p.sample_id for p in finished if p.outcome == "error"}
-        rundir.drop(failed)
-        finished = [p for p in finished if p.sample_id not in failed]
+        dropped = {p.sample_id for p in finished if p.outcome == "error"}
+        rundir.drop(dropped)
+        finished = [p for p in finished if p.sample_id not in dropped]
     done = {p.sample_id for p in finished}
     todo = (s for s in dataset if s.id not in done)
     remaining = max(0, len(dataset) - len(done))
@@ -553,8 +565,12 @@ async def evaluate_async(
     manifest["calls"] = engine.calls
     rundir.write_manifest(manifest)
     run = Run(rundir.path)
-    run.recompute()
-    if report:
+    # A resume that added nothing leaves metrics and report as they were (and fast).
+    changed = (progress.total_done > 0 or bool(dropped)
+               or not _newer(rundir.metrics_path, rundir.predictions_path))
+    if changed:
+        run.recompute()
+    if report and (changed or not (rundir.path / REPORT).exists()):
         run.report()
     return run
 
@@ -599,6 +615,10 @@ class _Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit="sample", dynamic_ncols=True, file=sys.stderr)
+
+    @property
+    def total_done(self) -> int:
+        return sum(self.counts.values())
 
     def update(self, pred: Prediction) -> None:
         self.counts[pred.outcome] += 1

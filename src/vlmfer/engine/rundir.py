@@ -38,6 +38,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _parse_line(path: Path, lineno: int, line: bytes) -> Prediction:
+    try:
+        return Prediction.model_validate_json(line)
+    except (ValidationError, ValueError) as e:
+        raise ConfigError(
+            f"{path}:{lineno}: not a valid prediction ({e.__class__.__name__}); "
+            "the file is corrupt: fix or delete that line, then run again"
+        ) from e
+
+
 def read_predictions(path: Path, *, repair: bool = False) -> list[Prediction]:
     """Read predictions, dropping a torn last line (and truncating it when ``repair``).
 
@@ -54,13 +64,7 @@ def read_predictions(path: Path, *, repair: bool = False) -> list[Prediction]:
     for lineno, line in enumerate(raw[:good_end].split(b"\n")[:-1], start=1):
         if not line.strip():
             continue
-        try:
-            pred = Prediction.model_validate_json(line)
-        except (ValidationError, ValueError) as e:
-            raise ConfigError(
-                f"{path}:{lineno}: not a valid prediction ({e.__class__.__name__}); "
-                "the file is corrupt: fix or delete that line, then run again"
-            ) from e
+        pred = _parse_line(path, lineno, line)
         if pred.sample_id not in seen:
             seen.add(pred.sample_id)
             preds.append(pred)
@@ -116,6 +120,8 @@ class RunDir:
         if old is None or stable_hash(old) == stable_hash(identity):
             return
         diffs = _diff(old, identity)
+        if not diffs:  # only keys that one version of vlmfer records and the other does not
+            return
         shown = "; ".join(diffs[:6])
         raise ConfigError(
             f"{self.path} holds a different experiment ({shown}). "
@@ -139,7 +145,20 @@ class RunDir:
         os.replace(tmp, self.predictions_path)
 
     def iter_predictions(self) -> Iterator[Prediction]:
-        yield from read_predictions(self.predictions_path)
+        """Stream the predictions a line at a time (first line per sample; torn tail skipped)."""
+        if not self.predictions_path.exists():
+            return
+        seen: set[str] = set()
+        with self.predictions_path.open("rb") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.endswith(b"\n"):
+                    return  # a torn last line
+                if not line.strip():
+                    continue
+                pred = _parse_line(self.predictions_path, lineno, line)
+                if pred.sample_id not in seen:
+                    seen.add(pred.sample_id)
+                    yield pred
 
     def open_append(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -164,8 +183,9 @@ class RunDir:
 def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += _diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        # Keys only one side has come from another vlmfer version: not a difference.
+        for key in sorted(set(old) & set(new)):
+            out += _diff(old[key], new[key], f"{prefix}{key}.")
         return out
     if old != new:
         return [f"{prefix.rstrip('.')}: was {old!r}, now {new!r}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmfer.engine.rundir import RunDir, write_json_atomic
+from vlmfer.types import Prediction, Step
 
 
 def compute_metrics(rundir: RunDir) -> dict[str, Any]:
@@ -15,9 +16,18 @@ def compute_metrics(rundir: RunDir) -> dict[str, Any]:
     if not labels:
         raise ValueError(f"{rundir.manifest_path}: the manifest names no label set")
     engine = manifest.get("engine", {})
-    preds = list(rundir.iter_predictions())
+    preds = (_slim(p) for p in rundir.iter_predictions())
     return summarize(preds, labels, seed=int(engine.get("seed", 0)),
                      n_boot=int(engine.get("n_boot", 1000)))
+
+
+def _slim(p: Prediction) -> Prediction:
+    # The metrics read a step's usage, cost and cache flag, never its texts: at 20 000
+    # samples the full steps are most of a run's peak memory.
+    steps = [Step(name=s.name, model=s.model, prompt_hash=s.prompt_hash, text_sent="",
+                  status=s.status, usage=s.usage, cached=s.cached, cost_usd=s.cost_usd)
+             for s in p.steps]
+    return p.model_copy(update={"steps": steps, "reason": None})
 
 
 def write_metrics(rundir: RunDir) -> dict[str, Any]:

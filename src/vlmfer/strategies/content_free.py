@@ -84,7 +84,7 @@ def _image_size(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
-    except (OSError, UnidentifiedImageError) as e:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise MediaError(path, f"cannot read the image size for a content-free input: {e}") from e
 
 
