@@ -121,6 +121,9 @@ class MediaSpec(Record):
     no_face: Literal["full-frame", "skip"] = "full-frame"
     transcode: bool = False
     drop_audio: bool = False
+    #: "auto" sends a JPEG that needs no change (fits, upright, RGB, no metadata) as it is;
+    #: "always" decodes and re-encodes every image.
+    reencode: Literal["auto", "always"] = "auto"
 
 
 class GenerationOptions(Record):

@@ -28,8 +28,33 @@ def test_real_face_photo(shared_data: Path) -> None:
     assert part.frame_index is None and part.crop_box is None
     assert _decode(part.data).size == (320, 320)
     assert prepared.record["source"]["width"] == 320
-    assert prepared.record["encode"]["quality"] == 90
     assert "resize" not in prepared.record  # never enlarged
+    # A 320x320 baseline JPEG with no metadata needs no change: its own bytes are sent.
+    assert prepared.record["encode"]["passthrough"] is True
+    assert part.data == path.read_bytes()
+    again = prepare_media(Media.from_path(path), MediaSpec(reencode="always"), as_="image")
+    assert again.record["encode"]["quality"] == 90
+    assert again.parts[0].data != path.read_bytes()
+
+
+def test_jpegs_that_need_a_change_are_re_encoded(tmp_path: Path) -> None:
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (1600, 900), (90, 120, 30)).save(big, quality=95)
+    tagged = tmp_path / "tagged.jpg"
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N"}  # a GPS block: never sent on as it is
+    Image.new("RGB", (100, 100), (9, 9, 9)).save(tagged, exif=exif)
+    grey = tmp_path / "grey.jpg"
+    Image.new("L", (100, 100), 128).save(grey)
+    truncated = tmp_path / "cut.jpg"
+    Image.new("RGB", (100, 100), (9, 9, 9)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-40])
+    for path in (big, tagged, grey):
+        out = prepare_media(Media.from_path(path), MediaSpec(), as_="image")
+        assert "passthrough" not in out.record["encode"], path.name
+        assert out.parts[0].data != path.read_bytes()
+    with pytest.raises(MediaError, match="cut.jpg"):
+        prepare_media(Media.from_path(truncated), MediaSpec(), as_="image")
 
 
 def test_same_file_and_spec_give_the_same_bytes(shared_data: Path) -> None:

@@ -29,9 +29,13 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("vlmfer"))
 
 
-def cache_key(identity: dict[str, Any], prompt: Prompt) -> str:
-    """Provider, model, base_url and options, plus the prompt's content hash."""
-    return stable_hash({"v": SCHEMA_VERSION, "predictor": identity, "prompt": prompt.hash()})
+def cache_key(identity: dict[str, Any], prompt: Prompt | str) -> str:
+    """Provider, model, base_url and options, plus the prompt's content hash.
+
+    ``prompt`` may be the Prompt or its ``hash()`` already computed.
+    """
+    digest = prompt if isinstance(prompt, str) else prompt.hash()
+    return stable_hash({"v": SCHEMA_VERSION, "predictor": identity, "prompt": digest})
 
 
 class ResponseCache:

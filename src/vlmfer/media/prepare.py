@@ -6,6 +6,7 @@ on time, randomness or thread count.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +64,9 @@ def _crop_record(box: Box | None, crop: Box | None) -> dict[str, Any]:
 
 
 def _image(path: Path, spec: MediaSpec) -> PreparedMedia:
+    passed = _passthrough(path, spec)
+    if passed is not None:
+        return passed
     img, info = open_image(path, spec)
     record: dict[str, Any] = {"as": "image", "source": info}
     crop: Box | None = None
@@ -83,6 +87,45 @@ def _image(path: Path, spec: MediaSpec) -> PreparedMedia:
         data=data, mime_type=MIME[spec.image_format], kind="image",
         width=enc["encode"]["width"], height=enc["encode"]["height"], crop_box=crop,
     )
+    return PreparedMedia(source=path, parts=[part], record=record)
+
+
+def _passthrough(path: Path, spec: MediaSpec) -> PreparedMedia | None:
+    """The file's own bytes, when re-encoding would change nothing a model needs.
+
+    Only a complete baseline JPEG that already fits ``max_side``, is RGB and upright,
+    and carries no metadata (EXIF can hold a location) qualifies; everything else is
+    decoded and re-encoded. Same file and spec, same bytes: the cache key holds.
+    """
+    if spec.reencode != "auto" or spec.face_crop or spec.image_format != "jpeg":
+        return None
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = path.read_bytes()
+        if len(data) < 4 or data[:2] != b"\xff\xd8" or data[-2:] != b"\xff\xd9":
+            return None  # not a JPEG, or truncated: the decoder says what is wrong
+        with Image.open(io.BytesIO(data)) as img:
+            if (img.format != "JPEG" or img.mode != "RGB" or img.info.get("exif")
+                    or img.info.get("icc_profile") or img.info.get("progressive")):
+                return None
+            width, height = img.size
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    if width * height > spec.max_pixels:
+        return None
+    if spec.max_side is not None and max(width, height) > spec.max_side:
+        return None
+    record: dict[str, Any] = {
+        "as": "image",
+        "source": {"format": "JPEG", "mode": "RGB", "width": width, "height": height,
+                   "bytes": len(data)},
+        "encode": {"format": "jpeg", "passthrough": True, "width": width, "height": height,
+                   "bytes": len(data)},
+    }
+    part = MediaPart(data=data, mime_type="image/jpeg", kind="image", width=width, height=height)
     return PreparedMedia(source=path, parts=[part], record=record)
 
 
