@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from vlmfer.batch.store import BatchResult, RequestRecord
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.run import Engine, EngineOptions, _Context, _failed_step, _step
+from vlmfer.engine.run import Engine, EngineOptions, _Context, _failed_step, _step, drive
 from vlmfer.engine.rundir import RunDir
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
@@ -220,31 +220,16 @@ async def replay(
 ) -> ReplayCounts:
     """Run every sample's strategy; append the finished ones, count the pending ones."""
     counts = ReplayCounts()
-    queue: asyncio.Queue[Sample | None] = asyncio.Queue(maxsize=concurrency * 2)
 
-    async def worker() -> None:
-        while True:
-            sample = await queue.get()
-            if sample is None:
-                return
-            try:
-                pred = await engine.run_sample(sample)
-            except Pending:
-                counts.pending += 1
-                continue
-            rundir.append(pred)
-            counts.finished += 1
-            counts.outcomes[pred.outcome] = counts.outcomes.get(pred.outcome, 0) + 1
+    async def handle(sample: Sample) -> None:
+        try:
+            pred = await engine.run_sample(sample)
+        except Pending:
+            counts.pending += 1
+            return
+        rundir.append(pred)
+        counts.finished += 1
+        counts.outcomes[pred.outcome] = counts.outcomes.get(pred.outcome, 0) + 1
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    try:
-        for sample in samples:
-            await queue.put(sample)
-        for _ in workers:
-            await queue.put(None)
-        await asyncio.gather(*workers)
-    finally:
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+    await drive(samples, concurrency, handle)
     return counts

@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -587,6 +587,21 @@ async def _drive(
     engine: Engine, samples: Iterable[Sample], rundir: RunDir, progress: _Progress,
     concurrency: int,
 ) -> None:
+    async def handle(sample: Sample) -> None:
+        pred = await engine.run_sample(sample)
+        rundir.append(pred)
+        progress.update(pred)
+
+    await drive(samples, concurrency, handle)
+
+
+async def drive(
+    samples: Iterable[Sample], concurrency: int, handle: Callable[[Sample], Awaitable[None]]
+) -> None:
+    """Run ``handle`` on every sample, at most ``concurrency`` at once.
+
+    A bounded queue feeds the workers, so a 20 000-sample dataset is never in memory.
+    """
     queue: asyncio.Queue[Sample | None] = asyncio.Queue(maxsize=concurrency * 2)
 
     async def worker() -> None:
@@ -594,9 +609,7 @@ async def _drive(
             sample = await queue.get()
             if sample is None:
                 return
-            pred = await engine.run_sample(sample)
-            rundir.append(pred)
-            progress.update(pred)
+            await handle(sample)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     try:
