@@ -348,7 +348,39 @@ def _distribution(m: Mapping[str, Any], png: bytes) -> str:
     )
 
 
-def _outcomes(m: Mapping[str, Any], preds: Sequence[Prediction]) -> str:
+class Digest:
+    """What the report needs from predictions.jsonl, gathered in one streaming pass.
+
+    The counts of every non-answer reason and gold → answer pair, and the first few
+    examples (by sample id) of each pair: memory stays flat however long the run.
+    """
+
+    def __init__(self, preds: Iterable[Prediction]) -> None:
+        self.reasons: Counter[tuple[str, str]] = Counter()
+        self.pair_counts: Counter[tuple[str, str]] = Counter()
+        self.examples: dict[tuple[str, str], list[Prediction]] = {}
+        for p in preds:
+            if p.outcome != "ok":
+                self.reasons[(p.outcome, (p.reason or "(no reason recorded)")[:200])] += 1
+            if p.gold is None:
+                continue
+            ans = _answer(p)
+            if ans == p.gold:
+                continue
+            key = (p.gold, ans)
+            self.pair_counts[key] += 1
+            kept = self.examples.setdefault(key, [])
+            if len(kept) < GALLERY_EXAMPLES or p.sample_id < kept[-1].sample_id:
+                kept.append(p)
+                kept.sort(key=lambda x: x.sample_id)
+                del kept[GALLERY_EXAMPLES:]
+
+    def top_pairs(self) -> list[tuple[tuple[str, str], int, list[Prediction]]]:
+        ranked = sorted(self.pair_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(k, n, self.examples[k]) for k, n in ranked]
+
+
+def _outcomes(m: Mapping[str, Any], digest: Digest) -> str:
     outcomes = m.get("outcomes") or {}
     total = sum(int(outcomes.get(o, 0)) for o in OUTCOMES)
     rows = [
@@ -358,10 +390,7 @@ def _outcomes(m: Mapping[str, Any], preds: Sequence[Prediction]) -> str:
     ]
     table = _table(["outcome", "samples", "share", "meaning"], rows,
                    classes=["text", "", "", "text"])
-    reasons = Counter(
-        (p.outcome, (p.reason or "(no reason recorded)")[:200])
-        for p in preds if p.outcome != "ok"
-    )
+    reasons = digest.reasons
     reason_html = ""
     if reasons:
         rrows = [[e(o), e(r), e(c)] for (o, r), c in reasons.most_common(8)]
@@ -451,17 +480,6 @@ def _calibration(m: Mapping[str, Any]) -> str:
     )
 
 
-def _confusion_pairs(preds: Sequence[Prediction]) -> list[tuple[tuple[str, str], list[Prediction]]]:
-    pairs: dict[tuple[str, str], list[Prediction]] = {}
-    for p in preds:
-        if p.gold is None:
-            continue
-        ans = _answer(p)
-        if ans != p.gold:
-            pairs.setdefault((p.gold, ans), []).append(p)
-    return sorted(pairs.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-
-
 def _clip(text: str) -> str:
     text = text.strip()
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT].rstrip() + " …"
@@ -496,8 +514,8 @@ def _example(p: Prediction, root: str | None, thumbnails: bool) -> str:
             + "".join(words) + "</div></div>")
 
 
-def _gallery(preds: Sequence[Prediction], manifest: Mapping[str, Any], thumbnails: bool) -> str:
-    pairs = _confusion_pairs(preds)[:GALLERY_PAIRS]
+def _gallery(digest: Digest, manifest: Mapping[str, Any], thumbnails: bool) -> str:
+    pairs = digest.top_pairs()[:GALLERY_PAIRS]
     head = '<h2 id="gallery">Most common confusions</h2>'
     if not pairs:
         return head + "<p>No confusions: every scored sample was answered correctly.</p>"
@@ -513,12 +531,11 @@ def _gallery(preds: Sequence[Prediction], manifest: Mapping[str, Any], thumbnail
     out = [head, "<p>The most frequent gold → answer mistakes (non-answers included), with a "
                  "few examples each and the model's own words (the last step's answer).</p>",
            note]
-    for (gold, ans), items in pairs:
+    for (gold, ans), count, chosen in pairs:
         na = ' class="na"' if ans in NON_ANSWERS else ""
         out.append(f'<h3 class="pair">{e(gold)} → <span{na}>{e(ans)}</span> '
-                   f'<span class="sub">({len(items)} sample{"s" if len(items) != 1 else ""})'
+                   f'<span class="sub">({count} sample{"s" if count != 1 else ""})'
                    "</span></h3>")
-        chosen = sorted(items, key=lambda p: p.sample_id)[:GALLERY_EXAMPLES]
         out.append('<div class="gallery">'
                    + "".join(_example(p, root, thumbnails) for p in chosen) + "</div>")
     return "".join(out)
@@ -593,7 +610,7 @@ def _manifest(manifest: Mapping[str, Any]) -> str:
 def build_html(
     manifest: Mapping[str, Any],
     metrics: Mapping[str, Any],
-    predictions: Sequence[Prediction],
+    predictions: Iterable[Prediction],
     *,
     figures: Mapping[str, bytes],
     thumbnails: bool = True,
@@ -602,6 +619,7 @@ def build_html(
     """The report page as a string. ``figures`` holds the PNGs by name."""
     from vlmfer import __version__
 
+    digest = Digest(predictions)
     title = run_title(manifest)
     n = int(metrics.get("n") or 0)
     started = manifest.get("started") or "?"
@@ -624,10 +642,10 @@ def build_html(
         _confusion(metrics, figures["confusion_counts"], figures["confusion_normalized"]),
         _per_class(metrics, figures.get("per_class")),
         _distribution(metrics, figures["distribution"]),
-        _outcomes(metrics, predictions),
+        _outcomes(metrics, digest),
         _excluding(metrics),
         _calibration(metrics),
-        _gallery(predictions, manifest, thumbnails),
+        _gallery(digest, manifest, thumbnails),
         _manifest(manifest),
         f"<footer>Written by vlmfer {e(__version__)} from {e(source or 'predictions.jsonl')}; "
         "every number here can be recomputed with <code>vlmfer report RUN_DIR</code>.</footer>",
@@ -670,7 +688,7 @@ def write_report(rundir: RunDir, path: Path | None = None, *, thumbnails: bool =
     """
     manifest = rundir.read_manifest()
     metrics = load_metrics(rundir)
-    predictions = list(rundir.iter_predictions())
+    predictions = rundir.iter_predictions()  # streamed once, by Digest
     figures = render_figures(metrics)
     _write_bytes_atomic(rundir.path / CONFUSION_PNG, figures["confusion_counts"])
     page = build_html(manifest, metrics, predictions, figures=figures, thumbnails=thumbnails,
