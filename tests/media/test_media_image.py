@@ -53,7 +53,7 @@ def test_jpegs_that_need_a_change_are_re_encoded(tmp_path: Path) -> None:
         out = prepare_media(Media.from_path(path), MediaSpec(), as_="image")
         assert "passthrough" not in out.record["encode"], path.name
         assert out.parts[0].data != path.read_bytes()
-    with pytest.raises(MediaError, match="cut.jpg"):
+    with pytest.raises(MediaError, match=r"cut\.jpg"):
         prepare_media(Media.from_path(truncated), MediaSpec(), as_="image")
 
 
