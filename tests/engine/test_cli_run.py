@@ -155,7 +155,11 @@ def test_fault_injection_accounts_for_every_sample(
     for outcome in ("invalid", "refused", "blocked", "error"):
         n_col = sum(row[columns.index(outcome)] for row in cm["matrix"])
         assert n_col == metrics["outcomes"][outcome]
-    assert metrics["outcomes"]["blocked"] >= 1 or counters
+    # Every injected block that was a final answer is a non-answer (OpenAI renders some
+    # blocks as refusals), and the seeded draw does inject some.
+    blocks = counters["faults"].get("block", 0)
+    non_answers = metrics["outcomes"]["blocked"] + metrics["outcomes"]["refused"]
+    assert 1 <= non_answers <= blocks
     assert sum(metrics["outcomes"].values()) == 21
 
 

@@ -183,9 +183,10 @@ def test_forced_six_way_without_scores_is_unavailable_with_a_reason() -> None:
     assert forced_six_way(GOLD, [None] * len(GOLD), L3)["reason"].startswith("6 of 6")
 
 
-def test_ties_go_to_the_first_label_and_absent_labels_are_skipped() -> None:
-    result = forced_six_way(["Sad"], [{"Happy": 0.5, "Sad": 0.5, "Neutral": 0.0}], L3)
-    assert result["accuracy"] == 0.0
+def test_ties_are_misses_never_the_first_label_and_absent_labels_are_skipped() -> None:
+    for gold in ("Happy", "Sad"):  # a tie is wrong whichever label is gold
+        result = forced_six_way([gold], [{"Happy": 0.5, "Sad": 0.5, "Neutral": 0.0}], L3)
+        assert result["available"] is True and result["accuracy"] == 0.0
     result = forced_six_way(["Sad"], [{"Sad": 0.1, "Neutral": 0.9}], L3)
     assert result["accuracy"] == 1.0
     # Only a Neutral score: there is no six-way answer to take, and none is guessed.

@@ -239,3 +239,20 @@ def test_batch_calibration_starts_from_the_raw_scores_not_the_calibrated_ones() 
                         scores=calibrated, extra={"raw_scores": raw}) for i in range(4)]
     out = summarize(preds, labels, n_boot=0)
     assert out["calibration"]["raw_argmax"]["neutral_rate"] == 1.0
+
+
+def test_calibration_keeps_non_answers_as_their_outcome_even_with_scores() -> None:
+    from vlmfer.types import Prediction
+
+    labels = ("Happy", "Neutral")
+    scores = {"Happy": 0.9, "Neutral": 0.1}
+    preds = [
+        Prediction(sample_id="a", gold="Happy", pred="Happy", outcome="ok", scores=scores),
+        Prediction(sample_id="b", gold="Happy", pred=None, outcome="error",
+                   reason="content-free call failed",
+                   extra={"raw_scores": {"Happy": 0.2, "Neutral": 0.8}}),
+    ]
+    out = summarize(preds, labels, n_boot=0)
+    assert out["accuracy"] == 0.5
+    assert out["calibration"]["raw_argmax"]["accuracy"] == 0.5
+    assert out["calibration"]["batch_calibrated"]["accuracy"] == 0.5

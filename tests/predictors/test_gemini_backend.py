@@ -261,9 +261,10 @@ def test_logprobs_rejected_once_then_not_asked_again(
 # ---------------------------------------------------------------- non-answers
 
 
-@pytest.mark.parametrize("where", ["prompt", "candidate"])
+@pytest.mark.parametrize("where", ["prompt", "candidate", "partial"])
 def test_safety_blocks(emu: Emulator, happy_jpg: Path, where: str) -> None:
     [r] = _ask(_gemini(emu), _prompt(happy_jpg, text=f"{QUESTION} [[emu:block={where}]]"))
+    # Text cut off by a safety filter is never an answer.
     assert (r.status, r.text, r.label, r.reason) == ("blocked", None, None, "SAFETY")
     assert r.finish_reason == "content_filter"
 

@@ -99,3 +99,10 @@ def test_redact_removes_keys_and_key_shaped_strings() -> None:
     out = redact(text, "my-secret-value")
     assert "sk-proj" not in out and "abcd" not in out and "my-secret-value" not in out
     assert "AIza" not in out and out.startswith("Incorrect API key provided: <redacted>")
+
+
+def test_a_short_word_is_not_the_start_of_a_label() -> None:
+    # The answer is one whole token; "A" and "N" among the alternatives are words of their own.
+    positions = [("Neutral", [("Neutral", -0.2), ("A", -1.0), ("N", -2.0), ("Happy", -3.0)])]
+    got = label_logprobs(positions, "Neutral", LABELS, None)
+    assert got == {"Neutral": -0.2, "Happy": -3.0}

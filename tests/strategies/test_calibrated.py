@@ -262,3 +262,15 @@ def test_unwritable_cache_dir_is_an_error_outcome(
     assert (pred.pred, pred.outcome) == (None, "error")
     assert "VLMFER_CACHE_DIR" in (pred.reason or "")
     assert pred.extra["raw_pred"] == "Sad"
+
+
+def test_an_answer_that_cannot_tell_is_invalid_whatever_its_logprobs(
+    tiny_images: dict[str, Sample]
+) -> None:
+    from strategy_harness import Scripted
+
+    strategy = vlmfer.get_strategy("calibrated", calibration="none")
+    lp = {"Happy": -3.0, "Neutral": -4.0}
+    pred, _ = run(strategy, tiny_images["Happy"],
+                  Scripted([("I cannot determine the emotion.", lp)]))
+    assert (pred.pred, pred.outcome) == (None, "invalid")

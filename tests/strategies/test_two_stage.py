@@ -117,3 +117,12 @@ def test_two_stage_needs_neutral_and_records_both_templates() -> None:
     assert d["templates"]["gate"]["sha256"] == load_template("gate", "gate").sha256
     with pytest.raises(ConfigError, match="neutral_threshold"):
         vlmfer.get_strategy("two-stage", neutral_threshold=1.5)
+
+
+@pytest.mark.parametrize("text", ["I can't tell.", "Unknown", "I cannot determine the emotion."])
+def test_a_gate_that_cannot_tell_is_invalid_whatever_its_logprobs(
+    tiny_images: dict[str, Sample], text: str
+) -> None:
+    strategy = vlmfer.get_strategy("two-stage", gate="logprobs", neutral_threshold=0.25)
+    pred, _ = run(strategy, tiny_images["Sad"], Scripted([(text, _lp(0.9))]))
+    assert (pred.pred, pred.outcome) == (None, "invalid")

@@ -38,13 +38,14 @@ from vlmfer.batch.store import (
     RoundRecord,
 )
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.config import _SECRET_KEYS, Experiment
+from vlmfer.engine.config import Experiment
 from vlmfer.engine.experiment import Parts, build
 from vlmfer.engine.run import Run, build_manifest, check_capabilities
 from vlmfer.engine.rundir import RunDir, utcnow
 from vlmfer.errors import ConfigError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.pricing import BATCH_DISCOUNT
+from vlmfer.secrets import key_fields
 
 Echo = Callable[[str], None]
 
@@ -123,14 +124,13 @@ def _unsubmitted(rnd: RoundRecord | None) -> bool:
 def _portable(exp: Experiment, out: Path) -> dict[str, Any]:
     """The experiment with absolute paths, to rebuild it from any working directory."""
     data = exp.model_dump(mode="json")
-    for section in ("dataset", "model", "strategy"):
-        leaked = sorted(_SECRET_KEYS & set(data.get(section) or {}))
-        if leaked:
-            raise ConfigError(
-                f"[{section}] sets {leaked}: keys come only from the environment "
-                "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY), and a batch run writes "
-                "its experiment to disk. Remove it and export the key instead"
-            )
+    leaked = key_fields(data)
+    if leaked:
+        raise ConfigError(
+            f"{', '.join(leaked)} sets a key: keys come only from the environment "
+            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY), and a batch run writes "
+            "its experiment to disk. Remove it and export the key instead"
+        )
 
     def absolute(value: Any) -> Any:
         if isinstance(value, str) and value and Path(value).expanduser().exists():

@@ -542,6 +542,13 @@ def render_generate(
     base = {"modelVersion": prep.model, "responseId": emu.new_id("", 22)}
     if decision.kind == "block":
         how = prep.question.directives.get("block", "")
+        if how == "partial":
+            # The real service can stop a candidate mid-answer: some text, then SAFETY.
+            return {"candidates": [{"finishReason": "SAFETY", "index": 0,
+                                    "content": {"role": "model", "parts": [{"text": "Hap"}]},
+                                    "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
+                 "blocked": True}]}], "usageMetadata": _usage(emu, prep, 1), **base}
         if how not in ("prompt", "candidate"):
             how = "candidate" if (fault and shape >= 0.5) else "prompt"
         if how == "prompt":

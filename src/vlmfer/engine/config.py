@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vlmfer.errors import ConfigError
 from vlmfer.presets import DEFAULT_OPENAI_MODEL
+from vlmfer.secrets import key_fields
 from vlmfer.types import MediaSpec
 
 if sys.version_info >= (3, 11):
@@ -23,7 +24,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-_SECRET_KEYS = {"api_key", "key", "openai_api_key", "gemini_api_key", "google_api_key"}
 
 
 class _Open(BaseModel):
@@ -167,16 +167,12 @@ def load_experiment(
                 data.setdefault(table, {})[key] = value
     for assignment in sets or []:
         apply_set(data, assignment)
-    for table in ("dataset", "model", "strategy"):
-        section = data.get(table, {})
-        if isinstance(section, dict):
-            leaked = _SECRET_KEYS & set(section)
-            if leaked:
-                raise ConfigError(
-                    f"{where}: [{table}] sets {sorted(leaked)}: keys come only from the "
-                    "environment (OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY). "
-                    "Remove it from the file and export it instead"
-                )
+    leaked = key_fields(data)
+    if leaked:
+        raise ConfigError(
+            f"{where}: {', '.join(leaked)} sets a key: keys come only from the environment "
+            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY). Remove it and export it instead"
+        )
     try:
         return Experiment.model_validate(data)
     except ValidationError as e:

@@ -198,7 +198,8 @@ class Engine:
         self, ctx: _Context, step: str, predictor: Predictor, prompt: Prompt
     ) -> tuple[Response, int]:
         opts = self.options
-        estimate = predictor.estimate_input_tokens(prompt)
+        # Estimates can probe media: only a token budget needs one before the call.
+        estimate = predictor.estimate_input_tokens(prompt) if self.limiter.tpm else 0
         last = "no attempt made"
         attempt = 0
         for attempt in range(1, opts.max_attempts + 1):

@@ -17,6 +17,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from vlmfer.errors import ConfigError
+from vlmfer.secrets import redact, scrub
 from vlmfer.types import Prediction, stable_hash
 
 MANIFEST = "manifest.json"
@@ -110,7 +111,8 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.manifest_path, manifest)
+        # A base_url or a command line can carry credentials: never record them.
+        write_json_atomic(self.manifest_path, scrub(manifest))
 
     def check_identity(self, identity: dict[str, Any]) -> None:
         """Refuse to resume into a folder that holds another experiment."""
@@ -169,7 +171,7 @@ class RunDir:
             self.open_append()
         assert self._fh is not None
         # One write per line, then flush: a kill -9 leaves at most one torn line.
-        self._fh.write(pred.model_dump_json() + "\n")
+        self._fh.write(redact(pred.model_dump_json()) + "\n")
         self._fh.flush()
 
     def close(self) -> None:

@@ -130,12 +130,16 @@ def batch_calibrate(
 
 
 def argmax_labels(probs: npt.ArrayLike, labels: Sequence[str]) -> list[str | None]:
-    """The best label per row (ties go to the first label); None for a NaN row."""
+    """The best label per row; None for a NaN row or a tie (never the first label)."""
     p = np.asarray(probs, dtype=np.float64).reshape(-1, len(labels))
     ok: npt.NDArray[np.bool_] = np.asarray(np.isfinite(p).all(axis=1))
     if not len(labels):
         return [None] * len(p)
-    best = np.argmax(np.where(ok[:, None], p, -np.inf), axis=1)
+    safe = np.where(ok[:, None], p, -np.inf)
+    best = np.argmax(safe, axis=1)
+    if len(labels) > 1:
+        top2 = -np.sort(-safe, axis=1)[:, :2]
+        ok = ok & ~(top2[:, 0] - top2[:, 1] <= 1e-9)
     return [labels[int(b)] if good else None for b, good in zip(best, ok, strict=True)]
 
 

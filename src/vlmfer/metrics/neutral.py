@@ -76,16 +76,23 @@ def excluding_neutral_subset(
     return {"convention": SUBSET, "available": True, **result}
 
 
+#: Scores closer than this are a tie.
+TIE_EPS = 1e-9
+#: What ``_best`` returns for a tie.
+TIE = "\x00tie"
+
+
 def _best(row: Mapping[str, float], labels: Sequence[str]) -> str | None:
-    best: str | None = None
-    best_score = -math.inf
-    for lab in labels:  # ties go to the first label in order
-        v = row.get(lab)
-        if v is None or not isinstance(v, (int, float)) or math.isnan(v):
-            continue
-        if v > best_score:
-            best, best_score = lab, float(v)
-    return best
+    """The top-scoring label; ``TIE`` on a tie (never the first label by default);
+    None when the row has no usable score."""
+    scored = [(float(v), lab) for lab in labels
+              if isinstance(v := row.get(lab), (int, float)) and not math.isnan(v)]
+    if not scored:
+        return None
+    scored.sort(key=lambda x: -x[0])
+    if len(scored) > 1 and scored[0][0] - scored[1][0] <= TIE_EPS:
+        return TIE
+    return scored[0][1]
 
 
 def forced_six_way(
@@ -127,7 +134,9 @@ def forced_six_way(
             forced.append(p if p is not None else "invalid")
             continue
         best = _best(row, others) if row is not None else None
-        if best is None:
+        if best is TIE:
+            forced.append("invalid")  # scores that tie name no label: a miss, not a guess
+        elif best is None:
             missing += 1
             forced.append(None)
         else:

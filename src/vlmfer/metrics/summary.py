@@ -159,7 +159,9 @@ def _calibration(
         for p in scored:
             v = source[index[p.sample_id]]
             # No scores: a non-answer stays its outcome; an answer without scores is invalid.
-            out.append(v if v is not None else (p.outcome if p.outcome != "ok" else None))
+            # A non-answer stays its outcome even when it carries scores; an answer without
+            # usable scores is invalid.
+            out.append(p.outcome if p.outcome != "ok" else v)
         return out
 
     return {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vlmfer import presets
 from vlmfer.errors import MissingKeyError, PredictorError
+from vlmfer.secrets import redact as redact  # one redaction rule for every backend
 from vlmfer.types import Media, MediaSpec, Prompt
 
 if TYPE_CHECKING:
@@ -62,15 +63,6 @@ def resolve_key(
     )
 
 
-# OpenAI echoes a masked key in 401 messages (sk-...abcd); Google keys start with AIza.
-_KEYLIKE = re.compile(r"\b(sk-[\w\-*.]{4,}|AIza[\w\-]{10,})")
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """Remove the key, and anything shaped like a key, from text that may be logged."""
-    if secret:
-        text = text.replace(secret, "<redacted>")
-    return _KEYLIKE.sub("<redacted>", text)
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -163,7 +155,8 @@ def transport_error(exc: BaseException, *, predictor: str, where: str) -> Predic
     kind = "timeout" if is_timeout else "connection"
     what = "timed out" if is_timeout else "could not connect"
     return PredictorError(
-        f"{predictor}: {what} ({type(exc).__name__}: {exc or 'no detail'}) talking to {where}; "
+        f"{predictor}: {what} ({type(exc).__name__}: {redact(str(exc)) or 'no detail'}) "
+        f"talking to {where}; "
         "check the server is up and reachable (base_url), or raise timeout_s",
         retryable=True, kind=kind,
     )
@@ -302,6 +295,11 @@ def label_logprobs(
     # Only a prefix with real text (e.g. '":"' glued to the label) must match;
     # spaces and quotes are stripped from every alternative anyway.
     strict = bool(prefix.strip(" \t\n\"'`*{:"))
+    # How short a piece may be and still stand for a label: as short as the answer's own
+    # first piece (a tokenizer that splits '"Fear"' as '"F' + 'ear'), else three letters,
+    # so that a word such as "A" never counts as the start of "Anger".
+    own = chosen_token[skip:] if strict else chosen_token
+    min_piece = max(1, min(3, len(own.strip(" \t\n\"'`*{}:"))))
     found: dict[str, list[float]] = {}
     for token, logprob in alternatives:
         if strict:
@@ -312,7 +310,10 @@ def label_logprobs(
         if not piece:
             continue
         exact = [lab for lab in labels if lab.lower() == piece]
-        hits = exact or [lab for lab in labels if lab.lower().startswith(piece)]
+        # A label split into tokens starts with a piece of it; one or two letters ("A",
+        # "N") are words of their own far more often than the start of a label.
+        hits = exact or ([lab for lab in labels if lab.lower().startswith(piece)]
+                         if len(piece) >= min_piece else [])
         if len(hits) != 1:
             continue
         found.setdefault(hits[0], []).append(logprob)

@@ -648,7 +648,11 @@ class GeminiPredictor(Predictor):
         finish_raw = _enum_value(cand.finish_reason)
         details["finish_reason_raw"] = finish_raw
         text = _candidate_text(cand)
-        if finish_raw in BLOCKING_FINISH and not text:
+        # A blocking finish is a block even with partial text: that text was cut off by a
+        # safety filter and must not be parsed into a label (OpenAI's content_filter agrees).
+        if finish_raw in BLOCKING_FINISH:
+            if text:
+                details["partial_text"] = text
             ratings = [
                 {"category": _enum_value(r.category), "probability": _enum_value(r.probability),
                  "blocked": r.blocked}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vlmfer.engine.rundir import RunDir, write_json_atomic
+from vlmfer.errors import ConfigError
+from vlmfer.metrics.core import MetricInputError
 from vlmfer.types import Prediction, Step
 
 
@@ -14,11 +16,15 @@ def compute_metrics(rundir: RunDir) -> dict[str, Any]:
     manifest = rundir.read_manifest()
     labels = manifest.get("labels") or manifest.get("dataset", {}).get("labels")
     if not labels:
-        raise ValueError(f"{rundir.manifest_path}: the manifest names no label set")
+        raise ConfigError(f"{rundir.manifest_path}: the manifest names no label set; it was not "
+                          "written by `vlmfer run`, or it was edited")
     engine = manifest.get("engine", {})
     preds = (_slim(p) for p in rundir.iter_predictions())
-    return summarize(preds, labels, seed=int(engine.get("seed", 0)),
-                     n_boot=int(engine.get("n_boot", 1000)))
+    try:
+        return summarize(preds, labels, seed=int(engine.get("seed", 0)),
+                         n_boot=int(engine.get("n_boot", 1000)))
+    except MetricInputError as e:
+        raise ConfigError(f"{rundir.predictions_path}: {e}") from e
 
 
 def _slim(p: Prediction) -> Prediction:

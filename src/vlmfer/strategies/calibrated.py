@@ -30,6 +30,7 @@ from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.common import (
     BuiltinStrategy,
     CommonOptions,
+    declines,
     invalid,
     is_refusal,
     non_answer,
@@ -166,7 +167,7 @@ class Calibrated(BuiltinStrategy):
         if stop is not None:
             return stop
         text_match = parse(response.text or "", self.labels)
-        if is_refusal(text_match):
+        if is_refusal(text_match) or declines(text_match):
             ctx.note("answer", parsed=text_match)
             return invalid("answer", response.text, text_match)
         scored = await self._scores(prompt, response, ctx, "answer", "sample")

@@ -125,6 +125,15 @@ def is_refusal(match: LabelMatch) -> bool:
     return rule_of(match.how) == "refusal"
 
 
+def declines(match: LabelMatch) -> bool:
+    """Whether the text says the model cannot tell ("unknown", "cannot determine").
+
+    Log-probabilities behind such a text still rank the labels, but the model's own
+    answer was that it did not know: that is a non-answer, not a low-confidence label.
+    """
+    return rule_of(match.how) in ("unknown", "empty")
+
+
 def invalid(step: str, text: str | None, match: LabelMatch) -> Verdict:
     """The outcome for an answer with no label: ``refused`` when the text is a refusal
     (some APIs return refusals as plain text), else ``invalid``."""

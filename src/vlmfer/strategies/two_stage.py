@@ -9,7 +9,14 @@ from pydantic import BaseModel, Field
 from vlmfer.labels import NEUTRAL
 from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.calibrated import label_distribution
-from vlmfer.strategies.common import invalid, is_refusal, non_answer, parse, without_neutral
+from vlmfer.strategies.common import (
+    declines,
+    invalid,
+    is_refusal,
+    non_answer,
+    parse,
+    without_neutral,
+)
 from vlmfer.strategies.single_shot import SingleShot, SingleShotOptions, ask_label
 from vlmfer.types import Sample
 
@@ -65,7 +72,7 @@ class TwoStage(SingleShot):
             return stop
         extra: dict[str, Any] = {}
         match = parse(response.text or "", self.gate_labels)
-        if is_refusal(match):
+        if is_refusal(match) or declines(match):
             ctx.note("gate", parsed=match, gate=o.gate)
             return invalid("gate", response.text, match)
         if o.gate == "logprobs":
