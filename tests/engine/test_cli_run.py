@@ -263,3 +263,22 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path: Path, data
         resumed = vlmfer(*args, "--quiet", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         assert len(rows(tmp_path / "run")) == 21
+
+
+def test_a_wrong_key_is_an_error_outcome_and_its_echo_is_not_recorded(
+    tmp_path: Path, data: Path
+) -> None:
+    cfg = EmulatorConfig(policy="neutral-biased", api_key="sk-the-right-key-000000000000")
+    with Emulator(cfg, port=0) as emu:
+        out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(data), "--model",
+                     "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--out", "run",
+                     "--quiet", "--limit", "7", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr  # the run finished, every sample an error
+    preds = rows(tmp_path / "run")
+    assert {p["outcome"] for p in preds.values()} == {"error"}
+    assert all("OPENAI_API_KEY" in str(p["reason"]) for p in preds.values())
+    # The service echoed the presented key, masked; no part of it may reach a file.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data_ = path.read_bytes()
+            assert KEY.encode() not in data_ and KEY[:8].encode() + b"***" not in data_, path

@@ -608,10 +608,13 @@ class Emulator:
                     code=None,
                 )
             if expected is not None and key != expected:
+                # Like the real service, echo the presented key, masked: clients must not
+                # write it anywhere (the secret scans look for the key itself).
+                masked = f"{key[:8]}{'*' * 8}{key[-4:]}" if len(key) > 12 else "****"
                 raise openai_error(
                     401,
-                    "Incorrect API key provided. You can find your API key in your account "
-                    "settings.",
+                    f"Incorrect API key provided: {masked}. You can find your API key in your "
+                    "account settings.",
                     code="invalid_api_key",
                 )
             return

@@ -288,13 +288,14 @@ class Calibrated(BuiltinStrategy):
             statuses.append("refused" if is_refusal(m) else r.status)
             if m.label is not None:
                 votes.append(m.label)
-        if not votes:
+        if len(votes) * 2 <= o.samples:
+            # Most samples gave no label: their few votes are no distribution to trust.
             if all(s == "refused" for s in statuses):
                 return Verdict(pred=None, outcome="refused", reason=f"{step}: every sample refused")
             if all(s == "blocked" for s in statuses):
                 return Verdict(pred=None, outcome="blocked", reason=f"{step}: every sample blocked")
             return Verdict(
                 pred=None, outcome="invalid",
-                reason=f"{step}: none of the {o.samples} samples named a label",
+                reason=f"{step}: only {len(votes)} of the {o.samples} samples named a label",
             )
         return empirical_distribution(votes, self.labels), "sampling"
