@@ -20,7 +20,14 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from vlmfer.batch.store import BatchResult, RequestRecord
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.run import Engine, EngineOptions, _Context, _failed_step, _step, drive
+from vlmfer.engine.run import (
+    Engine,
+    EngineOptions,
+    SampleContext,
+    drive,
+    failed_step,
+    record_step,
+)
 from vlmfer.engine.rundir import RunDir
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
@@ -166,17 +173,17 @@ class BatchEngine(Engine):
         self.pending = pending
 
     async def _answer(
-        self, ctx: _Context, key: str, prompt: Prompt, *, step: str, role: str,
+        self, ctx: SampleContext, key: str, prompt: Prompt, *, step: str, role: str,
         predictor: Predictor, parsed: Any,
     ) -> Response:
         found = self.results.get(key)
         if found is not None and found.response is not None:
             response = found.response.model_copy(update={"cached": False})
-            ctx.steps.append(_step(step, predictor, prompt, response, 1, parsed))
+            ctx.steps.append(record_step(step, predictor, prompt, response, 1, parsed))
             return response
         if found is not None:
             reason = found.error or "the batch returned no answer"
-            failed = _failed_step(step, predictor, prompt, reason, attempts=1)
+            failed = failed_step(step, predictor, prompt, reason, attempts=1)
             failed.details = {"batch": True, "batch_key": key, "batch_job": found.job}
             ctx.steps.append(failed)
             raise CallFailed(step, reason)
@@ -184,7 +191,7 @@ class BatchEngine(Engine):
             hit = self.cache.get(key)
             if hit is not None:
                 response = hit.model_copy(update={"cached": True})
-                ctx.steps.append(_step(step, predictor, prompt, response, 0, parsed))
+                ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
                 return response
         # Building a request may upload media (Gemini Files API): retried like a call.
         attempt = 0
@@ -193,14 +200,14 @@ class BatchEngine(Engine):
             try:
                 await self.pending.add(key, role, predictor, prompt, ctx.sample.id, step)
             except MediaError as e:
-                ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
                 raise CallFailed(step, str(e)) from e
             except PredictorError as e:  # e.g. too many images: nothing was submitted
                 if e.retryable and attempt < self.options.max_attempts:
                     await asyncio.sleep(self._backoff(attempt, e.retry_after))
                     continue
                 reason = f"{e.kind}: {e}"
-                failed = _failed_step(step, predictor, prompt, reason, attempts=attempt)
+                failed = failed_step(step, predictor, prompt, reason, attempts=attempt)
                 if e.retryable:  # so that `collect --retry-failed` tries it again
                     failed.details = {"batch": True, "batch_key": key}
                 ctx.steps.append(failed)

@@ -67,7 +67,7 @@ class EngineOptions(Record):
     seed: int = 0
 
 
-class _Context:
+class SampleContext:
     """The ``StepContext`` one sample's strategy sees."""
 
     def __init__(self, engine: Engine, sample: Sample) -> None:
@@ -133,7 +133,7 @@ class Engine:
         return media.model_copy(update={"sha256": digest})
 
     async def ask(
-        self, ctx: _Context, prompt: Prompt, *, step: str, role: str, parsed: Any
+        self, ctx: SampleContext, prompt: Prompt, *, step: str, role: str, parsed: Any
     ) -> Response:
         predictor = self.predictors.get(role)
         if predictor is None:
@@ -144,7 +144,7 @@ class Engine:
         try:
             media = [await self._hashed(m) for m in prompt.media]
         except MediaError as e:
-            ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
+            ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
             raise CallFailed(step, str(e)) from e
         prompt = prompt.model_copy(update={"media": media})
         key = cache_key(predictor.cache_identity(), prompt)
@@ -152,7 +152,7 @@ class Engine:
                                   parsed=parsed)
 
     async def _answer(
-        self, ctx: _Context, key: str, prompt: Prompt, *, step: str, role: str,
+        self, ctx: SampleContext, key: str, prompt: Prompt, *, step: str, role: str,
         predictor: Predictor, parsed: Any,
     ) -> Response:
         """Answer one keyed ask: from the cache, else by one (deduplicated) predictor call.
@@ -163,7 +163,7 @@ class Engine:
             hit = self.cache.get(key)
             if hit is not None:
                 response = hit.model_copy(update={"cached": True})
-                ctx.steps.append(_step(step, predictor, prompt, response, 0, parsed))
+                ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
                 return response
 
         # Identical asks in flight at once (a shared content-free input) are made once.
@@ -172,10 +172,10 @@ class Engine:
             try:
                 response = await asyncio.shield(pending)
             except CallFailed as e:  # the shared call failed: record it for this sample too
-                ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempts=0))
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
                 raise CallFailed(step, e.reason) from e
             response = response.model_copy(update={"cached": True})
-            ctx.steps.append(_step(step, predictor, prompt, response, 0, parsed))
+            ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
             return response
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -191,11 +191,11 @@ class Engine:
             self._inflight.pop(key, None)
         if self.cache is not None:
             self.cache.put(key, response)
-        ctx.steps.append(_step(step, predictor, prompt, response, attempts, parsed))
+        ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed))
         return response
 
     async def _call(
-        self, ctx: _Context, step: str, predictor: Predictor, prompt: Prompt
+        self, ctx: SampleContext, step: str, predictor: Predictor, prompt: Prompt
     ) -> tuple[Response, int]:
         opts = self.options
         # Estimates can probe media: only a token budget needs one before the call.
@@ -214,7 +214,7 @@ class Engine:
                 await asyncio.sleep(self._backoff(attempt, e.retry_after))
                 continue
             except MediaError as e:
-                ctx.steps.append(_failed_step(step, predictor, prompt, e.reason, attempt))
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempt))
                 raise CallFailed(step, str(e)) from e
             except (asyncio.CancelledError, Pending):
                 raise
@@ -228,7 +228,7 @@ class Engine:
             if response.cost_usd is None:
                 update["cost_usd"] = predictor.cost_usd(response)
             return (response.model_copy(update=update) if update else response), attempt
-        ctx.steps.append(_failed_step(step, predictor, prompt, last, attempt))
+        ctx.steps.append(failed_step(step, predictor, prompt, last, attempt))
         raise CallFailed(step, f"{last} (after {attempt} attempt{'s' if attempt > 1 else ''})")
 
     async def _attempt(self, predictor: Predictor, prompt: Prompt, estimate: int) -> Response:
@@ -251,7 +251,7 @@ class Engine:
         return self._rng.uniform(cap / 2, cap)
 
     async def run_sample(self, sample: Sample) -> Prediction:
-        ctx = _Context(self, sample)
+        ctx = SampleContext(self, sample)
         labels = self.strategy.labels
         try:
             verdict = await self.strategy.run(sample, ctx)
@@ -304,10 +304,11 @@ def _total_cost(steps: Sequence[Step]) -> float | None:
     return float(sum(c for c in costs if c is not None))
 
 
-def _step(
+def record_step(
     name: str, predictor: Predictor, prompt: Prompt, response: Response, attempts: int,
     parsed: Any,
 ) -> Step:
+    """The record of one answered call (online or from a batch result)."""
     return Step(
         name=name,
         model=predictor.name,
@@ -329,9 +330,10 @@ def _step(
     )
 
 
-def _failed_step(
+def failed_step(
     name: str, predictor: Predictor, prompt: Prompt, reason: str, attempts: int
 ) -> Step:
+    """The record of a call that produced no answer (media error or last attempt)."""
     try:
         prompt_hash = prompt.hash()
     except ValueError:
