@@ -138,7 +138,7 @@ def argmax_labels(probs: npt.ArrayLike, labels: Sequence[str]) -> list[str | Non
     safe = np.where(ok[:, None], p, -np.inf)
     best = np.argmax(safe, axis=1)
     if len(labels) > 1:
-        top2 = -np.sort(-safe, axis=1)[:, :2]
+        top2 = -np.sort(-np.where(ok[:, None], p, 0.0), axis=1)[:, :2]  # finite rows only
         ok = ok & ~(top2[:, 0] - top2[:, 1] <= 1e-9)
     return [labels[int(b)] if good else None for b, good in zip(best, ok, strict=True)]
 
