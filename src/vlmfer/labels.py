@@ -49,6 +49,9 @@ __all__ = [
     "synonym_table_markdown",
 ]
 
+#: Scores closer than this are a tie, and a tie names no label (never the first one).
+TIE_EPS = 1e-9
+
 CAER_LABELS: tuple[str, ...] = ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 NEUTRAL = "Neutral"
 #: The CAER labels without Neutral: the "excluding Neutral: forced six-way" label set.

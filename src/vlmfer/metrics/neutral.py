@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vlmfer.labels import TIE_EPS
 from vlmfer.metrics.core import (
     MetricInputError,
     check_labels,
@@ -76,8 +77,6 @@ def excluding_neutral_subset(
     return {"convention": SUBSET, "available": True, **result}
 
 
-#: Scores closer than this are a tie.
-TIE_EPS = 1e-9
 #: What ``_best`` returns for a tie.
 TIE = "\x00tie"
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from vlmfer.errors import MediaError
+from vlmfer.labels import TIE_EPS
 from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.common import (
     BuiltinStrategy,
@@ -115,8 +116,6 @@ def calibrate(p: Mapping[str, float], q: Mapping[str, float]) -> dict[str, float
     return normalise({x: p[x] / max(q[x], MIN_FLOOR) for x in p})
 
 
-#: Scores closer than this are a tie.
-TIE_EPS = 1e-9
 
 
 def argmax(d: Mapping[str, float], labels: Sequence[str]) -> str:
