@@ -25,7 +25,7 @@ from vlmfer.batch.jobs import JobPoll, RawResult, log
 from vlmfer.batch.store import BatchError, JobRecord, JobStatus, RequestRecord
 from vlmfer.predictors._common import redact
 from vlmfer.predictors.base import Predictor
-from vlmfer.predictors.gemini_backend import _CLEANUP_ERRORS, _TRANSPORT_ERRORS, GeminiPredictor
+from vlmfer.predictors.gemini import _CLEANUP_ERRORS, _TRANSPORT_ERRORS, GeminiPredictor
 
 _STATUS: dict[str, JobStatus] = {
     "JOB_STATE_UNSPECIFIED": "pending",
