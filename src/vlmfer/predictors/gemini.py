@@ -10,16 +10,12 @@ engine owns retries.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import importlib.util
-import io
 import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
@@ -37,7 +33,6 @@ from vlmfer.predictors._common import (
     frames_caption,
     image_size,
     label_logprobs,
-    logger,
     malformed_error,
     media_record,
     parse_retry_after,
@@ -50,13 +45,21 @@ from vlmfer.predictors._common import (
     transport_error,
 )
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.gemini_files import (
+    TRANSPORT_ERRORS,
+    UPLOAD_PREFIX,
+    GeminiFiles,
+    Upload,
+    UploadFailed,
+    UploadTimeout,
+    enum_value,
+)
 from vlmfer.predictors.options import GeminiOptions
 from vlmfer.types import Capabilities, Media, Prompt, Response, Usage
 
 KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's own precedence
 KEY_HINT = "GEMINI_API_KEY (or GOOGLE_API_KEY)"
 OFFICIAL_URL = "https://generativelanguage.googleapis.com"
-UPLOAD_PREFIX = "vlmfer-"
 
 #: Candidate finish reasons that mean the answer was withheld for safety or policy.
 BLOCKING_FINISH = frozenset({
@@ -66,25 +69,9 @@ BLOCKING_FINISH = frozenset({
 #: Gemini finish reasons in the OpenAI vocabulary, so reports compare across providers.
 FINISH_NAMES = {"STOP": "stop", "MAX_TOKENS": "length"}
 
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TransportError,)
-if importlib.util.find_spec("httpx") is not None:  # GOOGLE_GENAI_HTTP_CLIENT=httpx
-    _TRANSPORT_ERRORS += (importlib.import_module("httpx").TransportError,)
-_CLEANUP_ERRORS: tuple[type[BaseException], ...] = (genai_errors.APIError, *_TRANSPORT_ERRORS)
-
-
-@dataclass
-class _Upload:
-    name: str
-    uri: str
-    mime_type: str
-    state: str
-    error: str | None = None
-
-
-def _enum_value(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
+# Old private names, kept for code that imported them from here.
+_TRANSPORT_ERRORS = TRANSPORT_ERRORS
+_enum_value = enum_value
 
 
 def _safety_settings(raw: dict[str, str] | None) -> list[types.SafetySetting] | None:
@@ -137,10 +124,8 @@ class GeminiPredictor(Predictor):
         self._client = genai.Client(api_key=key, http_options=types.HttpOptions(**http))
         self._warn = WarnOnce(self.name)
         self._logprobs_rejected: str | None = None
-        self._uploads: dict[str, _Upload] = {}
-        #: Uploads a batch request refers to: aclose() leaves them for the batch driver.
-        self._retained: set[str] = set()
-        self._upload_locks: dict[str, asyncio.Lock] = {}
+        self.files = GeminiFiles(self._client, owner=self.name, poll_s=opts.upload_poll_s,
+                                 timeout_s=opts.upload_timeout_s)
         self.capabilities = Capabilities(
             image=True, video=True, video_as_frames=True, max_images=opts.max_images,
             logprobs=opts.supports_logprobs is not False, enum_output=True, json_schema=True,
@@ -237,16 +222,8 @@ class GeminiPredictor(Predictor):
         return "frames" if mode == "frames" else "video"
 
     async def aclose(self) -> None:
-        """Delete this predictor's uploads, then close the HTTP client."""
-        for digest, up in list(self._uploads.items()):
-            if up.name in self._retained:
-                continue
-            try:
-                await self._client.aio.files.delete(name=up.name)
-                del self._uploads[digest]
-            except _CLEANUP_ERRORS as exc:
-                logger.warning("%s: could not delete upload %s (%s); run cleanup_uploads() "
-                               "later", self.name, up.name, exc)
+        """Delete this predictor's uploads (not those a batch retains), then close the client."""
+        await self.files.delete_media()
         await self._client.aio.aclose()
 
     async def cleanup_uploads(self, prefix: str = UPLOAD_PREFIX) -> list[str]:
@@ -254,19 +231,12 @@ class GeminiPredictor(Predictor):
 
         Returns the names deleted.
         """
-        deleted = []
         try:
-            pager = await self._client.aio.files.list()
-            async for f in pager:
-                if f.name and (f.display_name or "").startswith(prefix):
-                    await self._client.aio.files.delete(name=f.name)
-                    deleted.append(f.name)
+            return await self.files.cleanup(prefix)
         except genai_errors.APIError as exc:
             raise self._api_error(exc) from None
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
-        self._uploads = {k: v for k, v in self._uploads.items() if v.name not in deleted}
-        return deleted
 
     # ---------------------------------------------------------------- errors
 
@@ -292,50 +262,20 @@ class GeminiPredictor(Predictor):
 
     # ---------------------------------------------------------------- uploads
 
-    async def _upload(self, data: bytes, mime_type: str) -> _Upload:
-        digest = hashlib.sha256(data).hexdigest()
-        lock = self._upload_locks.setdefault(digest, asyncio.Lock())
-        async with lock:
-            up = self._uploads.get(digest)
-            if up is None:
-                f = await self._client.aio.files.upload(
-                    file=io.BytesIO(data),
-                    config=types.UploadFileConfig(
-                        mime_type=mime_type, display_name=f"{UPLOAD_PREFIX}{digest[:16]}"),
-                )
-                up = _Upload(name=f.name or "", uri=f.uri or "", mime_type=f.mime_type or
-                             mime_type, state=_enum_value(f.state) or "PROCESSING",
-                             error=f.error.message if f.error is not None else None)
-                self._uploads[digest] = up
-            await self._wait_active(up, digest)
-            return up
-
-    async def _wait_active(self, up: _Upload, digest: str) -> None:
-        deadline = time.monotonic() + self.options.upload_timeout_s
-        while up.state != "ACTIVE":
-            if up.state == "FAILED":
-                # Forget it, so that a later attempt with fixed media uploads afresh.
-                self._uploads.pop(digest, None)
-                raise PredictorError(
-                    f"{self.name}: the Files API could not process upload {up.name} "
-                    f"({up.mime_type}): {up.error or 'no detail'}. Check the video decodes and its "
-                    "type is supported, or set transcode=true to send MP4",
-                    retryable=False, kind="upload_failed",
-                )
-            if time.monotonic() >= deadline:
-                raise PredictorError(
-                    f"{self.name}: upload {up.name} was still {up.state} after "
-                    f"{self.options.upload_timeout_s:g} s (upload_timeout_s); the next attempt "
-                    "polls it again",
-                    retryable=True, kind="upload_timeout",
-                )
-            # Polling a server-side job is part of this one call, not a retry.
-            await asyncio.sleep(self.options.upload_poll_s)
-            f = await self._client.aio.files.get(name=up.name)
-            up.state = _enum_value(f.state) or "STATE_UNSPECIFIED"
-            up.uri = f.uri or up.uri
-            if f.error is not None:
-                up.error = f.error.message
+    async def _upload(self, data: bytes, mime_type: str) -> Upload:
+        try:
+            return await self.files.media(data, mime_type)
+        except UploadFailed as exc:
+            raise PredictorError(
+                f"{self.name}: {exc}. Check the video decodes and its type is supported, or "
+                "set transcode=true to send MP4",
+                retryable=False, kind="upload_failed",
+            ) from None
+        except UploadTimeout as exc:
+            raise PredictorError(
+                f"{self.name}: upload {exc} (upload_timeout_s); the next attempt polls it again",
+                retryable=True, kind="upload_timeout",
+            ) from None
 
     # ---------------------------------------------------------------- request
 
@@ -520,7 +460,7 @@ class GeminiPredictor(Predictor):
         except genai_errors.UnknownApiResponseError as exc:
             raise malformed_error(redact(str(exc)[:300], self._secret), predictor=self.name,
                                   where=self.base_url) from None
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
         except ValueError as exc:  # json.JSONDecodeError and pydantic errors on a bad body
             raise malformed_error(f"{type(exc).__name__}: {str(exc)[:300]}",
@@ -583,7 +523,7 @@ class GeminiPredictor(Predictor):
         contents = [types.Content(role="user", parts=parts)]
         body = self._wire_request(contents, self._config(prompt, want_logprobs, k))
         uploads = [p["file"] for p in details.get("parts", []) if p.get("via") == "file"]
-        self._retained.update(uploads)
+        self.files.retain(uploads)
         kind = prompt.constraint.kind if prompt.constraint else None
         return body, {"labels": labels, "kind": kind, "details": details, "uploads": uploads}
 
@@ -636,7 +576,7 @@ class GeminiPredictor(Predictor):
                                   "details": details}
         feedback = raw.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
-            reason = _enum_value(feedback.block_reason)
+            reason = enum_value(feedback.block_reason)
             if feedback.block_reason_message:
                 details["block_message"] = feedback.block_reason_message
             return Response(text=None, status="blocked", reason=reason,
@@ -645,7 +585,7 @@ class GeminiPredictor(Predictor):
             raise malformed_error("no candidates and no block reason", predictor=self.name,
                                   where=self.base_url)
         cand = raw.candidates[0]
-        finish_raw = _enum_value(cand.finish_reason)
+        finish_raw = enum_value(cand.finish_reason)
         details["finish_reason_raw"] = finish_raw
         text = _candidate_text(cand)
         # A blocking finish is a block even with partial text: that text was cut off by a
@@ -654,7 +594,7 @@ class GeminiPredictor(Predictor):
             if text:
                 details["partial_text"] = text
             ratings = [
-                {"category": _enum_value(r.category), "probability": _enum_value(r.probability),
+                {"category": enum_value(r.category), "probability": enum_value(r.probability),
                  "blocked": r.blocked}
                 for r in (cand.safety_ratings or []) if r.blocked or r.probability
             ]
