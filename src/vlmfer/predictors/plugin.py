@@ -13,6 +13,7 @@ from typing import Any
 from vlmfer.errors import MissingDependencyError
 from vlmfer.hookspecs import Register, hookimpl
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.catalog import GEMINI_MODELS, OPENAI_MODELS
 from vlmfer.predictors.options import GeminiOptions, MockOptions, OpenAIOptions, parse_options
 
 
@@ -46,6 +47,11 @@ def mock_factory(model: str, **options: Any) -> Predictor:
     from vlmfer.predictors.mock import MockPredictor
 
     return MockPredictor(model, parse_options(MockOptions, "mock", options))
+
+
+# What `vlmfer models` lists; a plugin's factory can carry the same attribute.
+openai_factory.known_models = OPENAI_MODELS  # type: ignore[attr-defined]
+gemini_factory.known_models = GEMINI_MODELS  # type: ignore[attr-defined]
 
 
 @hookimpl
