@@ -502,3 +502,6 @@ def test_old_markdown_import_still_works() -> None:
     with pytest.warns(DeprecationWarning, match="vlmfer.report.markdown.write_markdown"):
         from vlmfer.report.html import write_markdown as old
     assert old is markdown.write_markdown
+    with pytest.warns(DeprecationWarning, match="report.css"):
+        from vlmfer.report.html import CSS
+    assert ".card" in CSS

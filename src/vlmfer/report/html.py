@@ -142,6 +142,14 @@ def __getattr__(name: str) -> Any:
         from vlmfer.report.markdown import write_markdown
 
         return write_markdown
+    if name == "CSS":
+        warnings.warn("vlmfer.report.html.CSS moved to the package data file "
+                      "templates/report.css: use "
+                      "vlmfer.report.templating.static_text('report.css')",
+                      DeprecationWarning, stacklevel=2)
+        from vlmfer.report.templating import static_text
+
+        return str(static_text("report.css"))
     if name == "e":
         warnings.warn("vlmfer.report.html.e is gone from the report, which escapes through "
                       "Jinja2 autoescape; render with vlmfer.report.templating.render, or use "
