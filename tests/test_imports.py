@@ -1,11 +1,11 @@
-"""``import vlmfer`` stays light: no SDK, PyAV, matplotlib or scikit-learn."""
+"""``import vlmfer`` stays light: no SDK, PyAV, matplotlib, scikit-learn or Jinja2."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = {"openai", "google", "av", "matplotlib", "sklearn", "cv2", "scipy"}
+HEAVY = {"openai", "google", "av", "matplotlib", "sklearn", "cv2", "scipy", "jinja2"}
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -179,7 +179,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     run.dir.read_manifest()  # a clear error if this is not a run folder
     run.recompute()
     path = run.report(Path(args.html) if args.html else None, thumbnails=not args.no_thumbnails)
-    from vlmfer.report.html import write_markdown
+    from vlmfer.report.markdown import write_markdown
 
     print(write_markdown(run.dir))
     print(f"metrics: {run.dir.metrics_path}")

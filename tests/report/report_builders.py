@@ -150,3 +150,52 @@ def neutral_biased_run(tmp_path: Path, *, with_root: bool = True) -> Path:
         cost=None)
     man = manifest(root=root if with_root else None, n=len(preds))
     return write_run(tmp_path / "run", man, preds)
+
+
+# Hostile text, put where a run's own strings go: answers, reasons, sample ids, label names,
+# the model id. Each must reach the page and the Markdown as text.
+SCRIPT_PROBE = "<script>alert(1)</script>"
+ATTR_PROBE = '"><img src=x onerror=alert(1)>'
+PROBE_LABEL = f"Sad{ATTR_PROBE}"
+PROBE_MODEL = f"mock/evil|{SCRIPT_PROBE}\n| injected | row |"
+
+
+def xss_run(tmp_path: Path) -> Path:
+    """A run whose answers, ids, a label and the model id carry XSS and Markdown probes."""
+    labels = ["Happy", PROBE_LABEL, "Neutral"]
+    preds = [
+        pred(f"{SCRIPT_PROBE}.png", "Happy", "Neutral", text=SCRIPT_PROBE),
+        pred(f"{ATTR_PROBE}.png", "Happy", "Neutral", text=ATTR_PROBE),
+        pred("ok.png", PROBE_LABEL, "Happy", text=f"{PROBE_LABEL}? no, Happy"),
+        pred("refusal.png", PROBE_LABEL, "refused", text=None,
+             reason=f"refused: {SCRIPT_PROBE}{ATTR_PROBE}"),
+        pred("right.png", "Neutral", "Neutral"),
+    ]
+    man = manifest(root=None, labels=labels, model=PROBE_MODEL, n=len(preds))
+    return write_run(tmp_path / "run", man, preds)
+
+
+def with_metrics(path: Path, **extra: Any) -> Path:
+    """Recompute metrics.json for the run at ``path`` and add ``extra`` keys to it.
+
+    A key whose value is a dict is merged into the existing block of that name.
+    """
+    from vlmfer.engine.rundir import RunDir
+    from vlmfer.report.summary import write_metrics
+
+    metrics = write_metrics(RunDir(path))
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(metrics.get(key), dict):
+            _merge(metrics[key], value)
+        else:
+            metrics[key] = value
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return path
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v

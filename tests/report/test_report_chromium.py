@@ -5,6 +5,7 @@ Needs Debian's ``chromium`` (the CI installs it); skipped with a reason otherwis
 
 from __future__ import annotations
 
+import html
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
-from report_builders import neutral_biased_run
+from report_builders import ATTR_PROBE, PROBE_LABEL, SCRIPT_PROBE, neutral_biased_run, xss_run
 
 from vlmfer.engine.rundir import RunDir
 from vlmfer.report.html import write_report
@@ -76,10 +77,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]
     return report, dom.stdout, shot
 
 
-def test_injected_script_did_not_run(rendered: tuple[Path, str, Path]) -> None:
-    _, dom, _ = rendered
-    parser = _Elements()
-    parser.feed(dom)
+def _assert_inert(parser: _Elements) -> None:
+    """No script element, no event handler, no image but the embedded ones."""
     assert parser.title.startswith("vlmfer report:"), parser.title
     assert "pwned" not in parser.title
     tags = [t for t, _ in parser.tags]
@@ -88,6 +87,13 @@ def test_injected_script_did_not_run(rendered: tuple[Path, str, Path]) -> None:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         if tag == "img":
             assert (attrs.get("src") or "").startswith("data:image/"), attrs
+
+
+def test_injected_script_did_not_run(rendered: tuple[Path, str, Path]) -> None:
+    _, dom, _ = rendered
+    parser = _Elements()
+    parser.feed(dom)
+    _assert_inert(parser)
     # The hostile answer is on the page, as text.
     assert "document.title='pwned'" in dom.replace("&#x27;", "'").replace("&#39;", "'")
 
@@ -122,3 +128,20 @@ def test_screenshot_shows_the_figures(rendered: tuple[Path, str, Path]) -> None:
         if abs(r - target[0]) <= 4 and abs(g - target[1]) <= 4 and abs(b - target[2]) <= 4
     )
     assert near > 10_000, f"only {near} pixels of the non-answer colour {target}"
+
+
+def test_xss_probes_in_ids_labels_and_answers_are_inert(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    browser = _chromium()
+    tmp = tmp_path_factory.mktemp("chromium-xss")
+    report = write_report(RunDir(xss_run(tmp)))
+    dom = _run(browser, tmp / "profile", "--dump-dom", report.resolve().as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parser = _Elements()
+    parser.feed(dom.stdout)
+    _assert_inert(parser)
+    # The page the browser built shows every probe as text.
+    shown = html.unescape(dom.stdout)
+    for probe in (SCRIPT_PROBE, ATTR_PROBE, PROBE_LABEL):
+        assert probe in shown

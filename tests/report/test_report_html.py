@@ -5,25 +5,34 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from report_builders import (
+    ATTR_PROBE,
     INJECTION,
     LABELS,
+    PROBE_LABEL,
+    PROBE_MODEL,
+    SCRIPT_PROBE,
     make_face,
     manifest,
     neutral_biased_run,
     pred,
+    with_metrics,
     write_run,
+    xss_run,
 )
 
 from vlmfer.engine.rundir import RunDir
-from vlmfer.report.html import write_markdown, write_report
+from vlmfer.report.html import write_report
+from vlmfer.report.markdown import write_markdown
 from vlmfer.report.summary import write_metrics
 from vlmfer.report.thumbs import media_path, thumbnail_jpeg
 
@@ -104,7 +113,7 @@ def test_model_text_is_escaped(report: tuple[RunDir, str]) -> None:
     assert INJECTION not in page
     assert "<img src=x" not in page
     assert "document.title=" in page  # shown, as text
-    assert ("&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;"
+    assert ("&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;"
             "&lt;img src=x onerror=alert(1)&gt;") in page
     assert "Wide eyes; &lt;b&gt;calm&lt;/b&gt; mouth." in page  # the free description
 
@@ -286,3 +295,213 @@ def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
     page = write_report(rd).read_text(encoding="utf-8")
     assert "$5 smile → <span>a&lt;b &amp; c</span>" in page
     assert "a<b" not in page
+
+
+# --- hostile run text -----------------------------------------------------------------------
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_xss_probes_in_answers_ids_and_labels_are_text(tmp_path: Path) -> None:
+    page = write_report(RunDir(xss_run(tmp_path))).read_text(encoding="utf-8")
+    for probe in (SCRIPT_PROBE, ATTR_PROBE, PROBE_LABEL):
+        assert probe not in page
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    parser = _Tags()
+    parser.feed(page)
+    for tag, attrs in parser.tags:
+        assert tag != "script"
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "img":
+            assert (attrs.get("src") or "").startswith("data:image/"), attrs
+    # Each probe is on the page as text: as an answer, a sample id, a label and a reason.
+    text = "".join(parser.text)
+    assert text.count(SCRIPT_PROBE) >= 3
+    assert text.count(ATTR_PROBE) >= 3
+    assert f"{PROBE_LABEL} → " in text  # the label, in the gallery and every table
+    assert f"{SCRIPT_PROBE}.png" in text and f"{ATTR_PROBE}.png" in text  # the sample ids
+    assert "mock/evil|" in text  # the model id, in the title
+
+
+_CELL_BAR = re.compile(r"(?<!\\)\|")
+
+
+def test_markdown_escapes_pipes_newlines_and_html(tmp_path: Path) -> None:
+    rd = RunDir(xss_run(tmp_path))
+    with_metrics(rd.path, **{"evil|metric<b>": 0.5},
+                 model_snapshots={f"snap|{SCRIPT_PROBE}": 5},
+                 excluding_neutral={"subset": {"convention": f"subset|\n{ATTR_PROBE}"}})
+    md = write_markdown(rd)
+    assert "<" not in md.replace("\\<", "")  # no raw HTML at all
+    assert "injected" in md
+    assert "\n| injected | row |" not in md  # the model id's newline did not start a row
+    # Every table row keeps its three columns: no value added a cell.
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(rows) >= 8
+    for line in rows:
+        assert len(_CELL_BAR.findall(line)) == 4, line
+    assert "evil\\|metric\\<b\\>" in md
+    assert "mock/evil\\|\\<script\\>alert(1)\\</script\\> \\| injected \\| row \\|" in md
+    assert PROBE_MODEL not in md
+
+
+# --- metrics.json keys that may or may not be there -----------------------------------------
+
+
+def _extras_run(tmp_path: Path, **extra: object) -> tuple[RunDir, str, str]:
+    rd = RunDir(with_metrics(neutral_biased_run(tmp_path), **extra))
+    page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
+    return rd, page, write_markdown(rd)
+
+
+def test_answered_only_section(tmp_path: Path) -> None:
+    _, page, md = _extras_run(tmp_path, answered_only={
+        "n": 34, "war": 0.61764, "uar": 0.5512, "macro_f1": 0.4987,
+        "ci": {"war": [0.4412, 0.7647]}})
+    assert '<h2 id="answered-only">Answered only (n = 34)</h2>' in page
+    assert '<a href="#answered-only">' in page
+    for value in ("61.8 %", "55.1 %", "49.9 %", "44.1–76.5"):
+        assert value in page
+    assert "| WAR, answered only (n = 34) | 61.8 | 44.1–76.5 |" in md
+    assert "| UAR, answered only (n = 34) | 55.1 | — |" in md
+
+
+def test_plugin_metrics_in_other_metrics(tmp_path: Path) -> None:
+    rd, page, md = _extras_run(tmp_path, brier_score=0.21345, confident_errors=7,
+                               ci={"brier_score": [0.18, 0.251]},
+                               calibration_table={"bins": [0.1, 0.2]})
+    m = json.loads(rd.metrics_path.read_text())
+    assert '<h2 id="other-metrics">Other metrics</h2>' in page
+    assert "<td>brier_score</td><td>0.213</td><td>0.180–0.251</td>" in page
+    assert "<td>confident_errors</td><td>7</td><td>—</td>" in page
+    # A built-in metric no other section shows is listed too, on its own scale.
+    assert f"<td>cohen_kappa</td><td>{m['cohen_kappa']:.3f}</td>" in page
+    # A metric that is not a number is shown as JSON.
+    assert "<td>calibration_table</td>" in page and "{&#34;bins&#34;: [0.1, 0.2]}" in page
+    # The built-ins with a section of their own are not repeated.
+    assert "<td>accuracy</td>" not in page and "<td>neutral_rate</td>" not in page
+    assert "| brier\\_score | 0.213 | 0.180–0.251 |" in md
+
+
+def test_model_snapshots_in_the_header(tmp_path: Path) -> None:
+    _, page, md = _extras_run(tmp_path, model_snapshots={"gpt-x-2026-02-01": 4,
+                                                         "gpt-x-2026-01-01": 34})
+    assert ('Model snapshots that answered: <span class="mono">gpt-x-2026-01-01</span> '
+            '(34 samples), <span class="mono">gpt-x-2026-02-01</span> (4 samples)') in page
+    assert "more than one snapshot answered this run" in page
+    assert "Model snapshots: gpt-x-2026-01-01 (34), gpt-x-2026-02-01 (4)." in md
+
+
+def test_one_snapshot(tmp_path: Path) -> None:
+    _, page, _ = _extras_run(tmp_path, model_snapshots={"gpt-x-2026-01-01": 38})
+    assert ('Model snapshot that answered: <span class="mono">gpt-x-2026-01-01</span> '
+            "(38 samples).") in page
+    assert "more than one snapshot" not in page
+
+
+def test_simulated_banner(tmp_path: Path) -> None:
+    _, page, md = _extras_run(tmp_path, simulated=True)
+    assert "Simulated answers — not from a real model" in page
+    assert "<title>[simulated] vlmfer report:" in page
+    # Above everything but the title: a reader cannot miss it.
+    assert page.index('id="simulated"') < page.index('<div class="cards">')
+    assert md.startswith("**Simulated answers — not from a real model.**")
+
+
+def test_forced_six_way_names_its_scores(tmp_path: Path) -> None:
+    _, page, _ = _extras_run(
+        tmp_path, excluding_neutral={"forced_six_way": {"scores": "batch-calibrated"}})
+    assert 'Scores used: <span class="mono">batch-calibrated</span>.' in page
+
+
+def test_extras_absent_or_false_show_nothing(report: tuple[RunDir, str],
+                                             tmp_path: Path) -> None:
+    _, page = report
+    for absent in ("Answered only", "snapshot", "Simulated answers", "[simulated]",
+                   "Scores used"):
+        assert absent not in page
+    _, page, md = _extras_run(tmp_path, simulated=False, model_snapshots={})
+    assert "Simulated answers" not in page and "Simulated" not in md
+    assert "snapshot" not in page.lower()
+
+
+def test_metrics_without_optional_blocks_still_render(tmp_path: Path) -> None:
+    # A minimal metrics.json (an older vlmfer, or another tool's) renders; nothing is invented.
+    run = neutral_biased_run(tmp_path)
+    (run / "metrics.json").write_text(json.dumps({"n": 3, "accuracy": 0.5}), encoding="utf-8")
+    rd = RunDir(run)
+    page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
+    assert "50.0 %" in page and "no interval" in page
+    assert "Other metrics" not in page and "Answered only" not in page
+    assert "| WAR | 50.0 | — |" in write_markdown(rd)
+
+
+# --- staleness, templates ---------------------------------------------------------------
+
+
+def test_metrics_staleness_is_decided_by_the_files(tmp_path: Path) -> None:
+    from vlmfer.report.summary import load_metrics, metrics_stale
+
+    rd = RunDir(neutral_biased_run(tmp_path))
+    assert metrics_stale(rd) and metrics_stale(rd.path)  # never computed
+    n = write_metrics(rd)["n"]
+    assert not metrics_stale(rd)
+    # A resume appends a prediction: metrics.json is now older than its source.
+    with rd.predictions_path.open("a", encoding="utf-8") as f:
+        f.write(pred("late.png", "Happy", "Happy").model_dump_json() + "\n")
+    stamp = rd.metrics_path.stat().st_mtime_ns
+    os.utime(rd.predictions_path, ns=(stamp + 1_000_000, stamp + 1_000_000))
+    assert metrics_stale(rd)
+    assert load_metrics(rd)["n"] == n + 1
+    assert not metrics_stale(rd)
+    page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
+    assert f"{n + 1} scored samples" in page
+
+
+def test_templates_escape_by_default() -> None:
+    from jinja2 import UndefinedError
+
+    from vlmfer.report.templating import environment, render
+
+    assert environment("html").autoescape is True
+    templates = Path(vlmfer_report_dir()) / "templates"
+    for t in templates.rglob("*.j2"):
+        body = t.read_text(encoding="utf-8")
+        # Nothing opts out of escaping: only Python may mark package data as Markup.
+        assert "|safe" not in body.replace(" ", "") and "autoescape false" not in body, t
+    with pytest.raises(UndefinedError):
+        render("report/answered_only.html.j2", page={"answered_onyl": None})
+
+
+def vlmfer_report_dir() -> str:
+    import vlmfer.report
+
+    return str(Path(vlmfer.report.__file__).parent)
+
+
+def test_style_sheet_is_inlined_unescaped(report: tuple[RunDir, str]) -> None:
+    _, page = report
+    assert 'font:15px/1.5 -apple-system, "Segoe UI"' in page
+    assert "&#34;Segoe UI" not in page
+
+
+def test_old_markdown_import_still_works() -> None:
+    from vlmfer.report import markdown
+
+    with pytest.warns(DeprecationWarning, match="vlmfer.report.markdown.write_markdown"):
+        from vlmfer.report.html import write_markdown as old
+    assert old is markdown.write_markdown
+    with pytest.warns(DeprecationWarning, match="report.css"):
+        from vlmfer.report.html import CSS
+    assert ".card" in CSS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from vlmfer.engine.rundir import RunDir, write_json_atomic
@@ -40,3 +42,31 @@ def write_metrics(rundir: RunDir) -> dict[str, Any]:
     metrics = compute_metrics(rundir)
     write_json_atomic(rundir.metrics_path, metrics)
     return metrics
+
+
+def metrics_stale(rundir: RunDir | Path | str) -> bool:
+    """Whether ``metrics.json`` must be recomputed before it is read.
+
+    True when it is missing, or when ``predictions.jsonl`` was written after it
+    (a resumed run, a crash between the two writes, a hand-edited prediction) or
+    is gone.
+    This is the one place vlmfer decides it; compare nanosecond mtimes, because
+    a resume can append within the same second as the last metrics write.
+    """
+    rd = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    try:
+        written = rd.metrics_path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
+    try:
+        return rd.predictions_path.stat().st_mtime_ns > written
+    except FileNotFoundError:
+        return True
+
+
+def load_metrics(rundir: RunDir) -> dict[str, Any]:
+    """metrics.json, recomputed from predictions.jsonl (and written) when it is stale."""
+    if metrics_stale(rundir):
+        return write_metrics(rundir)
+    data: dict[str, Any] = json.loads(rundir.metrics_path.read_text(encoding="utf-8"))
+    return data
