@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from vlmfer._version import __version__
 
 _EXPORTS: dict[str, str] = {
     # labels
@@ -39,8 +39,9 @@ _EXPORTS: dict[str, str] = {
     "Requirements": "vlmfer.strategies.base",
     "Metric": "vlmfer.metrics.base",
     # running
-    "evaluate": "vlmfer.engine.run",
-    "Run": "vlmfer.engine.run",
+    "evaluate": "vlmfer.evaluation",
+    "evaluate_async": "vlmfer.evaluation",
+    "Run": "vlmfer.results",
     # registry
     "hookimpl": "vlmfer.hookspecs",
     "get_dataset": "vlmfer.plugins",
@@ -63,8 +64,6 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.datasets.base import Dataset as Dataset
-    from vlmfer.engine.run import Run as Run
-    from vlmfer.engine.run import evaluate as evaluate
     from vlmfer.errors import ConfigError as ConfigError
     from vlmfer.errors import MediaError as MediaError
     from vlmfer.errors import PredictorError as PredictorError
@@ -73,6 +72,8 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.errors import UnknownPredictorError as UnknownPredictorError
     from vlmfer.errors import UnknownStrategyError as UnknownStrategyError
     from vlmfer.errors import VlmferError as VlmferError
+    from vlmfer.evaluation import evaluate as evaluate
+    from vlmfer.evaluation import evaluate_async as evaluate_async
     from vlmfer.hookspecs import hookimpl as hookimpl
     from vlmfer.labels import CAER_LABELS as CAER_LABELS
     from vlmfer.labels import NEUTRAL as NEUTRAL
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.plugins import get_registry as get_registry
     from vlmfer.plugins import get_strategy as get_strategy
     from vlmfer.predictors.base import Predictor as Predictor
+    from vlmfer.results import Run as Run
     from vlmfer.strategies.base import Requirements as Requirements
     from vlmfer.strategies.base import StepContext as StepContext
     from vlmfer.strategies.base import Strategy as Strategy

@@ -76,7 +76,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vlmfer.engine.config import load_experiment
-    from vlmfer.engine.experiment import dry_run, run_experiment
+    from vlmfer.engine.experiment import dry_run
+    from vlmfer.evaluation import run_experiment
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     overrides = {
@@ -173,7 +174,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vlmfer.engine.run import Run
+    from vlmfer.results import Run
 
     run = Run(Path(args.run_dir))
     run.dir.read_manifest()  # a clear error if this is not a run folder

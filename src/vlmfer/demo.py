@@ -18,16 +18,19 @@ from typing import Any
 
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.run import EngineOptions, Run, evaluate_async, media_spec_of
+from vlmfer.engine.core import EngineOptions
+from vlmfer.engine.preflight import media_spec_of
+from vlmfer.evaluation import evaluate_async
 from vlmfer.plugins import get_dataset, get_predictor, get_strategy
 from vlmfer.presets import DEFAULT_GEMINI_MODEL, DEFAULT_OPENAI_MODEL
+from vlmfer.results import Run
 from vlmfer.types import MediaSpec
 
 DEMO_KEY = "demo-key-not-secret"
 
 
 @dataclass
-class Experiment:
+class DemoExperiment:
     """One row of the demo: which seed experiment, on what, through which SDK."""
 
     title: str
@@ -40,18 +43,18 @@ class Experiment:
 
 
 EXPERIMENTS = [
-    Experiment("1. single-shot, 7 labels, video", "gemini-single-shot", "caer",
+    DemoExperiment("1. single-shot, 7 labels, video", "gemini-single-shot", "caer",
                f"gemini/{DEFAULT_GEMINI_MODEL}", "single-shot"),
-    Experiment("2. single-shot, 7 labels, images", "openai-single-shot", "caer-s",
+    DemoExperiment("2. single-shot, 7 labels, images", "openai-single-shot", "caer-s",
                f"openai/{DEFAULT_OPENAI_MODEL}", "single-shot"),
-    Experiment("3. six-class (forced six-way)", "openai-six-class", "caer-s",
+    DemoExperiment("3. six-class (forced six-way)", "openai-six-class", "caer-s",
                f"openai/{DEFAULT_OPENAI_MODEL}", "six-class",
                classes=["Anger", "Disgust", "Fear", "Happy", "Sad", "Surprise"]),
-    Experiment("4. two-stage, video", "gemini-two-stage", "caer",
+    DemoExperiment("4. two-stage, video", "gemini-two-stage", "caer",
                f"gemini/{DEFAULT_GEMINI_MODEL}", "two-stage"),
-    Experiment("4. two-stage, images", "openai-two-stage", "caer-s",
+    DemoExperiment("4. two-stage, images", "openai-two-stage", "caer-s",
                f"openai/{DEFAULT_OPENAI_MODEL}", "two-stage"),
-    Experiment("5. free description + lexicon", "openai-free-description", "caer-s",
+    DemoExperiment("5. free description + lexicon", "openai-free-description", "caer-s",
                f"openai/{DEFAULT_OPENAI_MODEL}", "free-description", {"mapper": "lexicon"}),
 ]
 
@@ -108,7 +111,7 @@ def _oracle(datasets: dict[str, Dataset], spec: MediaSpec) -> dict[str, str]:
     return oracle
 
 
-async def _run_all(out: Path, *, quiet: bool) -> list[tuple[Experiment, Run]]:
+async def _run_all(out: Path, *, quiet: bool) -> list[tuple[DemoExperiment, Run]]:
     from vlmfer.emulator import Emulator, EmulatorConfig
 
     images, videos = _make_data(out / "data")
@@ -123,7 +126,7 @@ async def _run_all(out: Path, *, quiet: bool) -> list[tuple[Experiment, Run]]:
     matrix.write_text(json.dumps(simulated_confusion(), indent=1))
     config = EmulatorConfig(policy=f"confusion:{matrix}", oracle=oracle, seed=0,
                             api_key=DEMO_KEY)
-    results: list[tuple[Experiment, Run]] = []
+    results: list[tuple[DemoExperiment, Run]] = []
     with Emulator(config, port=0) as emu:
         for exp in EXPERIMENTS:
             provider = exp.model.partition("/")[0]
@@ -170,3 +173,13 @@ def run_demo(out: Path | str = "vlmfer-demo", *, quiet: bool = False) -> int:
         print(f"report: {run.path / 'report.html'}")
     print(f"\ndone in {elapsed:.1f} s. Run it for real: see docs/quickstart.md")
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Experiment":  # renamed: vlmfer.engine.config.Experiment is the experiment file
+        import warnings
+
+        warnings.warn("vlmfer.demo.Experiment is deprecated; use vlmfer.demo.DemoExperiment",
+                      DeprecationWarning, stacklevel=2)
+        return DemoExperiment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from engine_parts import LABELS, ParseStrategy, ScriptedPredictor, TinyDataset
 
+from vlmfer import evaluate_async
+from vlmfer.engine import EngineOptions
 from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.run import EngineOptions, evaluate_async
 from vlmfer.errors import CapabilityError, ConfigError, MediaError, PredictorError
 from vlmfer.types import Capabilities
 

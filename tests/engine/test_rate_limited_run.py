@@ -12,9 +12,10 @@ def test_an_rpm_limited_run_never_trips_the_servers_limit(tmp_path: object) -> N
     from engine_parts import ParseStrategy, TinyDataset
 
     import vlmfer
+    from vlmfer import evaluate_async
     from vlmfer.emulator import Emulator, EmulatorConfig
+    from vlmfer.engine import EngineOptions
     from vlmfer.engine.cache import ResponseCache
-    from vlmfer.engine.run import EngineOptions, evaluate_async
 
     root = Path(str(tmp_path))
     window, per_window, n = 2.0, 10, 30

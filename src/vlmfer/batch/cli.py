@@ -96,7 +96,7 @@ def _print(result: CollectResult, quiet: bool) -> int:
     if not result.complete:
         print(result.message)
         return EXIT_OK
-    from vlmfer.engine.run import Run
+    from vlmfer.results import Run
 
     run = Run(result.path)
     m = run.metrics

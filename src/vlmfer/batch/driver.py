@@ -40,11 +40,12 @@ from vlmfer.batch.store import (
 from vlmfer.engine.cache import ResponseCache
 from vlmfer.engine.config import Experiment
 from vlmfer.engine.experiment import Parts, build
-from vlmfer.engine.run import Run, build_manifest, check_capabilities
+from vlmfer.engine.run import build_manifest, check_capabilities
 from vlmfer.engine.rundir import RunDir, utcnow
 from vlmfer.errors import ConfigError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.pricing import BATCH_DISCOUNT
+from vlmfer.results import Run
 from vlmfer.secrets import key_fields
 
 Echo = Callable[[str], None]
@@ -165,7 +166,8 @@ class BatchRun:
         self.echo: Echo = echo or _silent
         self._limits = limits
         self._clients: dict[str, JobClient] = {}
-        check_capabilities(parts.dataset, parts.strategy, self.predictors)
+        check_capabilities(parts.dataset, parts.strategy, self.predictors,
+                           media=parts.options.media)
         for role, p in self.predictors.items():
             if p.provider not in PROVIDERS or not isinstance(p, BatchPredictor):
                 raise ConfigError(

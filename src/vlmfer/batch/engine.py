@@ -22,8 +22,8 @@ from vlmfer.batch.store import BatchResult, RequestRecord
 from vlmfer.engine.cache import ResponseCache
 from vlmfer.engine.run import (
     Engine,
+    EngineContext,
     EngineOptions,
-    SampleContext,
     drive,
     failed_step,
     record_step,
@@ -173,7 +173,7 @@ class BatchEngine(Engine):
         self.pending = pending
 
     async def _answer(
-        self, ctx: SampleContext, key: str, prompt: Prompt, *, step: str, role: str,
+        self, ctx: EngineContext, key: str, prompt: Prompt, *, step: str, role: str,
         predictor: Predictor, parsed: Any,
     ) -> Response:
         found = self.results.get(key)

@@ -1,21 +1,25 @@
-"""From an ``Experiment`` (TOML + flags) to a run: build the components, check, go."""
+"""From an ``Experiment`` (TOML + flags) to its components, and the dry run.
+
+Running it is ``vlmfer.evaluation.run_experiment``, above the engine, since a run
+ends by writing metrics and the report.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.config import Experiment
-from vlmfer.engine.run import EngineOptions, Run, check_capabilities, evaluate_async
+from vlmfer.engine.core import EngineOptions
+from vlmfer.engine.preflight import check_capabilities, run_media_spec
 from vlmfer.errors import ConfigError, MissingKeyError
 from vlmfer.plugins import get_dataset, get_predictor, get_strategy
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
-from vlmfer.types import Prompt, Response, Sample, Usage
+from vlmfer.types import MediaSpec, Prompt, Response, Sample, Usage
 
 
 @dataclass
@@ -56,10 +60,7 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
     ds_cfg = exp.dataset
     dataset: Dataset = get_dataset(ds_cfg.name, root=ds_cfg.root, split=ds_cfg.split,
                                    **ds_cfg.plugin_options())
-    st_opts = exp.strategy.plugin_options()
-    if exp.media is not None:
-        st_opts["media"] = exp.media.model_dump()
-    strategy: Strategy = get_strategy(exp.strategy.name, **st_opts)
+    strategy: Strategy = get_strategy(exp.strategy.name, **exp.strategy.plugin_options())
     predictor = _predictor(exp.model.name, exp.model.base_url, exp.model.plugin_options(),
                            notes)
     roles: dict[str, Predictor] = {}
@@ -71,24 +72,18 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
     options = EngineOptions(
         concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
         max_attempts=run.max_attempts, progress=not run.quiet, seed=run.seed, n_boot=run.n_boot,
+        media=exp.media,
     )
     out = Path(run.out or exp.default_out())
     return Parts(dataset, predictor, strategy, roles, options, out)
 
 
-def run_experiment(exp: Experiment, *, command: Sequence[str] | None = None) -> Run:
-    parts = build(exp)
-    return asyncio.run(
-        evaluate_async(parts.dataset, parts.predictor, parts.strategy, out=parts.out,
-                       options=parts.options, roles=parts.roles, command=command)
-    )
-
-
 class _Capture:
     """A context that records the first prompt and stops: nothing is sent."""
 
-    def __init__(self, sample: Sample) -> None:
+    def __init__(self, sample: Sample, media_spec: MediaSpec) -> None:
         self._sample = sample
+        self.media_spec = media_spec
         self.prompts: list[tuple[str, Prompt]] = []
 
     @property
@@ -104,8 +99,11 @@ class _Capture:
         return None
 
 
-def first_prompt(strategy: Strategy, sample: Sample) -> tuple[str, Prompt] | None:
-    ctx = _Capture(sample)
+def first_prompt(
+    strategy: Strategy, sample: Sample, media: MediaSpec | None = None
+) -> tuple[str, Prompt] | None:
+    """The first prompt ``strategy`` asks for ``sample`` under the run's ``media`` settings."""
+    ctx = _Capture(sample, run_media_spec(strategy, media))
     ctx_typed: StepContext = ctx
 
     async def go() -> Verdict | None:
@@ -115,7 +113,12 @@ def first_prompt(strategy: Strategy, sample: Sample) -> tuple[str, Prompt] | Non
             return None
 
     asyncio.run(go())
-    return ctx.prompts[0] if ctx.prompts else None
+    if not ctx.prompts:
+        return None
+    step, prompt = ctx.prompts[0]
+    if media is not None:  # as the engine does: the run's [media] settings hold for every ask
+        prompt = prompt.model_copy(update={"media_spec": media})
+    return step, prompt
 
 
 def _split_lines(ds: Dataset) -> list[str]:
@@ -133,7 +136,8 @@ def dry_run(exp: Experiment) -> str:
     """Counts per class, token and cost estimates and the first prompt. Sends nothing."""
     notes: list[str] = []
     parts = build(exp, notes=notes)
-    check_capabilities(parts.dataset, parts.strategy, {"main": parts.predictor, **parts.roles})
+    check_capabilities(parts.dataset, parts.strategy, {"main": parts.predictor, **parts.roles},
+                       media=parts.options.media)
     ds = parts.dataset
     counts = ds.class_counts()
     lines = [
@@ -147,7 +151,7 @@ def dry_run(exp: Experiment) -> str:
     sample = next(iter(ds), None)
     if sample is None:
         raise ConfigError(f"dataset {ds.name!r} selects no samples: nothing to run")
-    captured = first_prompt(parts.strategy, sample)
+    captured = first_prompt(parts.strategy, sample, parts.options.media)
     if captured is not None:
         step, prompt = captured
         tokens = parts.predictor.estimate_input_tokens(prompt)
@@ -176,3 +180,14 @@ def dry_run(exp: Experiment) -> str:
     lines += notes
     lines.append("dry run: no request was sent")
     return "\n".join(lines)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_experiment":  # moved above the engine; kept here for one release
+        import importlib
+        import warnings
+
+        warnings.warn("vlmfer.engine.experiment.run_experiment is deprecated; use "
+                      "vlmfer.evaluation.run_experiment", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("vlmfer.evaluation").run_experiment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,7 @@ from vlmfer.strategies.common import (
     is_refusal,
     non_answer,
     parse,
+    run_media,
 )
 from vlmfer.strategies.content_free import cache_dir, content_free_media
 from vlmfer.types import Prompt, Response, Sample
@@ -160,7 +161,8 @@ class Calibrated(BuiltinStrategy):
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
-        prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen)
+        prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen,
+                             media_spec=run_media(ctx))
         response = await ctx.ask(prompt, step="answer")
         stop = non_answer(response, "answer")
         if stop is not None:

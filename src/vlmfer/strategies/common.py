@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from vlmfer.errors import ConfigError
 from vlmfer.labels import CAER_LABELS, NEUTRAL, parse_label, rule_of
-from vlmfer.strategies.base import Strategy, Verdict
+from vlmfer.strategies.base import StepContext, Strategy, Verdict
 from vlmfer.strategies.templates import Template, load_template, render_values, template_refs
 from vlmfer.types import (
     GenerationOptions,
@@ -75,6 +75,12 @@ def media_word(setting: str, sample: Sample, spec: MediaSpec) -> str:
     if sample.media.kind == "image":
         return "image"
     return "frames" if spec.video_mode == "frames" else "video"
+
+
+def run_media(ctx: StepContext) -> MediaSpec | None:
+    """The run's media settings, which the engine's context carries (None: the option's)."""
+    spec = getattr(ctx, "media_spec", None)  # not every StepContext carries them yet
+    return spec if isinstance(spec, MediaSpec) else None
 
 
 def label_order(
@@ -232,6 +238,7 @@ class BuiltinStrategy(Strategy):
         description: str | None = None,
         options: GenerationOptions | None = None,
         constraint: str | None = None,
+        media_spec: MediaSpec | None = None,
     ) -> Prompt:
         """Render the ``slot`` template for ``sample`` into a Prompt.
 
@@ -240,6 +247,7 @@ class BuiltinStrategy(Strategy):
         """
         template = self.templates[slot]
         o = self.options
+        spec = media_spec or o.media
         order: list[str] | None = None
         values: dict[str, str] = {}
         if labels is not None:
@@ -250,7 +258,7 @@ class BuiltinStrategy(Strategy):
         if media is None:
             media = [sample.media]
         if media:
-            values["media_word"] = media_word(o.media_word, sample, o.media)
+            values["media_word"] = media_word(o.media_word, sample, spec)
         if description is not None:
             values["description"] = description
         system, text = template.render(**values)
@@ -263,7 +271,7 @@ class BuiltinStrategy(Strategy):
             system=system,
             text=text,
             media=media,
-            media_spec=o.media,
+            media_spec=spec,
             options=options if options is not None else self.generation(),
             constraint=resp_constraint,
             template=template.ref,

@@ -17,6 +17,7 @@ from vlmfer.strategies.common import (
     is_refusal,
     non_answer,
     parse,
+    run_media,
     short,
 )
 from vlmfer.strategies.embedding import BUNDLED_MODEL, check_available, map_with_embedding
@@ -96,7 +97,7 @@ class FreeDescription(BuiltinStrategy):
 
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
-        prompt = self.prompt("describe", sample, step="describe")
+        prompt = self.prompt("describe", sample, step="describe", media_spec=run_media(ctx))
         response = await ctx.ask(prompt, step="describe")
         stop = non_answer(response, "describe")
         if stop is not None:

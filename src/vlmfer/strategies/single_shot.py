@@ -14,6 +14,7 @@ from vlmfer.strategies.common import (
     invalid,
     non_answer,
     parse,
+    run_media,
     without_neutral,
 )
 from vlmfer.types import Sample
@@ -36,7 +37,8 @@ async def ask_label(
     constrained: str | None,
 ) -> Verdict:
     """One call that asks for one of ``labels`` with the "answer" template."""
-    prompt = strategy.prompt("answer", sample, step=step, labels=labels, constraint=constrained)
+    prompt = strategy.prompt("answer", sample, step=step, labels=labels, constraint=constrained,
+                             media_spec=run_media(ctx))
     response = await ctx.ask(prompt, step=step)
     stop = non_answer(response, step)
     if stop is not None:

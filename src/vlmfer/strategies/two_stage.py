@@ -15,6 +15,7 @@ from vlmfer.strategies.common import (
     is_refusal,
     non_answer,
     parse,
+    run_media,
     without_neutral,
 )
 from vlmfer.strategies.single_shot import SingleShot, SingleShotOptions, ask_label
@@ -65,7 +66,8 @@ class TwoStage(SingleShot):
         gen = self.generation()
         if o.gate == "logprobs":
             gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
-        prompt = self.prompt("gate", sample, step="gate", labels=self.gate_labels, options=gen)
+        prompt = self.prompt("gate", sample, step="gate", labels=self.gate_labels, options=gen,
+                             media_spec=run_media(ctx))
         response = await ctx.ask(prompt, step="gate")
         stop = non_answer(response, "gate")
         if stop is not None:

@@ -1,0 +1,379 @@
+"""The engine core. It owns time: concurrency, budgets, retries, cache.
+
+Strategies await ``ctx.ask(prompt, step=...)``; the engine answers from the
+cache or by a rate-limited, retried predictor call, and records every call as
+a ``Step``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from vlmfer.engine.cache import ResponseCache, cache_key
+from vlmfer.engine.limits import RateLimiter
+from vlmfer.engine.preflight import run_media_spec
+from vlmfer.errors import ConfigError, MediaError, PredictorError
+from vlmfer.predictors.base import Predictor
+from vlmfer.strategies.base import CallFailed, Pending, Strategy
+from vlmfer.types import (
+    Media,
+    MediaSpec,
+    Prediction,
+    Prompt,
+    Record,
+    Response,
+    Sample,
+    Step,
+    file_sha256,
+)
+
+log = logging.getLogger("vlmfer")
+
+
+#: Files up to this size are hashed on the event loop (about 0.1 ms per 256 KB).
+INLINE_HASH_BYTES = 256 * 1024
+
+
+class EngineOptions(Record):
+    """How a run is executed. Only ``media`` changes the answers.
+
+    ``media`` is the run's ``[media]`` table: how every sample's media becomes bytes.
+    None leaves it to the strategy's own ``media`` option (the Python API's older way).
+    """
+
+    concurrency: int = Field(default=8, ge=1, le=4096)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    cache: bool = True
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    max_retry_after_s: float = Field(default=600.0, ge=0)
+    #: The window rpm/tpm apply to. Providers count per minute; only tests shorten it.
+    rate_window_s: float = Field(default=60.0, gt=0)
+    progress: bool = True
+    #: On resume, ask again for samples whose outcome was ``error`` (API errors are transient).
+    retry_errors: bool = True
+    n_boot: int = Field(default=1000, ge=0)
+    seed: int = 0
+    media: MediaSpec | None = None
+
+
+class EngineContext:
+    """What one sample's strategy sees (it implements ``StepContext``): the engine, scoped to
+    one sample, recording every ask as a ``Step``."""
+
+    def __init__(self, engine: Engine, sample: Sample) -> None:
+        self._engine = engine
+        self._sample = sample
+        self.steps: list[Step] = []
+
+    @property
+    def sample(self) -> Sample:
+        return self._sample
+
+    @property
+    def media_spec(self) -> MediaSpec:
+        """How this run turns media into bytes (its ``[media]`` settings)."""
+        return self._engine.media
+
+    async def ask(
+        self, prompt: Prompt, *, step: str, role: str = "main", parsed: Any = None
+    ) -> Response:
+        return await self._engine.ask(self, prompt, step=step, role=role, parsed=parsed)
+
+    def note(self, step: str, **details: Any) -> None:
+        for s in reversed(self.steps):
+            if s.name == step:
+                parsed = details.pop("parsed", None)
+                if parsed is not None:
+                    s.parsed = parsed
+                s.details.update(details)
+                return
+        raise KeyError(f"no step named {step!r} has been asked yet")
+
+
+class Engine:
+    """Fulfils strategy asks for one run."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        predictors: dict[str, Predictor],
+        options: EngineOptions,
+        cache: ResponseCache | None,
+    ) -> None:
+        self.strategy = strategy
+        self.predictors = predictors
+        self.options = options
+        self.cache = cache
+        self.media = run_media_spec(strategy, options.media)
+        self.limiter = RateLimiter(rpm=options.rpm, tpm=options.tpm,
+                                   window_s=options.rate_window_s)
+        self._hashes: dict[Path, str] = {}
+        self._inflight: dict[str, asyncio.Future[Response]] = {}
+        self._rng = random.Random(options.seed)
+        self.calls = 0
+
+    async def _hashed(self, media: Media) -> Media:
+        if media.sha256 is not None:
+            return media
+        digest = self._hashes.get(media.path)
+        if digest is None:
+            try:
+                # A thread hand-off costs more than hashing a still; big files go to a thread.
+                if media.path.stat().st_size <= INLINE_HASH_BYTES:
+                    digest = file_sha256(media.path)
+                else:
+                    digest = await asyncio.to_thread(file_sha256, media.path)
+            except OSError as e:
+                raise MediaError(media.path, f"cannot read the file ({e.strerror or e})") from e
+            self._hashes[media.path] = digest
+        return media.model_copy(update={"sha256": digest})
+
+    async def ask(
+        self, ctx: EngineContext, prompt: Prompt, *, step: str, role: str, parsed: Any
+    ) -> Response:
+        predictor = self.predictors.get(role)
+        if predictor is None:
+            raise ConfigError(
+                f"strategy {self.strategy.name!r} asked for role {role!r}, but only "
+                f"{sorted(self.predictors)} are configured"
+            )
+        try:
+            media = [await self._hashed(m) for m in prompt.media]
+        except MediaError as e:
+            ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
+            raise CallFailed(step, str(e)) from e
+        update: dict[str, Any] = {"media": media}
+        if self.options.media is not None:  # the run's [media] settings hold for every ask
+            update["media_spec"] = self.options.media
+        prompt = prompt.model_copy(update=update)
+        key = cache_key(predictor.cache_identity(), prompt)
+        return await self._answer(ctx, key, prompt, step=step, role=role, predictor=predictor,
+                                  parsed=parsed)
+
+    async def _answer(
+        self, ctx: EngineContext, key: str, prompt: Prompt, *, step: str, role: str,
+        predictor: Predictor, parsed: Any,
+    ) -> Response:
+        """Answer one keyed ask: from the cache, else by one (deduplicated) predictor call.
+
+        Batch mode (``vlmfer.batch``) overrides this to answer from collected results.
+        """
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                response = hit.model_copy(update={"cached": True})
+                ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
+                return response
+
+        # Identical asks in flight at once (a shared content-free input) are made once.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            try:
+                response = await asyncio.shield(pending)
+            except CallFailed as e:  # the shared call failed: record it for this sample too
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
+                raise CallFailed(step, e.reason) from e
+            response = response.model_copy(update={"cached": True})
+            ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
+            return response
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response, attempts = await self._call(ctx, step, predictor, prompt)
+        except BaseException as e:
+            future.set_exception(e if isinstance(e, Exception) else CallFailed(step, "cancelled"))
+            future.exception()  # mark retrieved: waiters, if any, get it through shield
+            raise
+        else:
+            future.set_result(response)
+        finally:
+            self._inflight.pop(key, None)
+        if self.cache is not None:
+            self.cache.put(key, response)
+        ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed))
+        return response
+
+    async def _call(
+        self, ctx: EngineContext, step: str, predictor: Predictor, prompt: Prompt
+    ) -> tuple[Response, int]:
+        opts = self.options
+        # Estimates can probe media: only a token budget needs one before the call.
+        estimate = predictor.estimate_input_tokens(prompt) if self.limiter.tpm else 0
+        last = "no attempt made"
+        attempt = 0
+        for attempt in range(1, opts.max_attempts + 1):
+            t0 = time.perf_counter()
+            try:
+                response = await self._attempt(predictor, prompt, estimate)
+            except PredictorError as e:
+                last = f"{e.kind}: {e}"
+                too_long = e.retry_after is not None and e.retry_after > opts.max_retry_after_s
+                if not e.retryable or attempt == opts.max_attempts or too_long:
+                    break
+                await asyncio.sleep(self._backoff(attempt, e.retry_after))
+                continue
+            except MediaError as e:
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempt))
+                raise CallFailed(step, str(e)) from e
+            except (asyncio.CancelledError, Pending):
+                raise
+            except Exception as e:  # a backend bug must not stop the run
+                log.exception("unexpected error from %s", predictor.name)
+                last = f"unexpected {type(e).__name__}: {e}"
+                break
+            update: dict[str, Any] = {}
+            if not response.latency_s:
+                update["latency_s"] = time.perf_counter() - t0
+            if response.cost_usd is None:
+                update["cost_usd"] = predictor.cost_usd(response)
+            return (response.model_copy(update=update) if update else response), attempt
+        ctx.steps.append(failed_step(step, predictor, prompt, last, attempt))
+        raise CallFailed(step, f"{last} (after {attempt} attempt{'s' if attempt > 1 else ''})")
+
+    async def _attempt(self, predictor: Predictor, prompt: Prompt, estimate: int) -> Response:
+        """One call inside the budget; the budget is released however the call ends."""
+        booking = await self.limiter.acquire(estimate)
+        self.calls += 1
+        try:
+            response = await predictor.predict(prompt)
+        except BaseException:
+            await self.limiter.release(booking)
+            raise
+        usage = response.usage
+        await self.limiter.release(booking, usage.input_tokens + usage.output_tokens)
+        return response
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after + self._rng.uniform(0, 0.1 * max(retry_after, 1.0))
+        cap = min(self.options.backoff_max_s, self.options.backoff_base_s * 2 ** (attempt - 1))
+        return self._rng.uniform(cap / 2, cap)
+
+    async def run_sample(self, sample: Sample) -> Prediction:
+        ctx = EngineContext(self, sample)
+        labels = self.strategy.labels
+        try:
+            verdict = await self.strategy.run(sample, ctx)
+            if verdict.outcome == "ok" and verdict.pred not in labels:
+                raise ValueError(
+                    f"strategy returned {verdict.pred!r}, which is not in its label set {labels}"
+                )
+            return Prediction(
+                sample_id=sample.id,
+                gold=sample.label,
+                pred=verdict.pred,
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                steps=ctx.steps,
+                scores=verdict.scores,
+                cost_usd=_total_cost(ctx.steps),
+                extra=verdict.extra,
+            )
+        except CallFailed as e:
+            return Prediction(
+                sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
+                reason=e.reason, steps=ctx.steps, cost_usd=_total_cost(ctx.steps),
+            )
+        except (Pending, asyncio.CancelledError, ConfigError):
+            raise
+        except Exception as e:
+            log.exception("strategy %s failed on %s", self.strategy.name, sample.id)
+            return Prediction(
+                sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
+                reason=f"internal error in strategy {self.strategy.name!r}: "
+                f"{type(e).__name__}: {e}",
+                steps=ctx.steps, cost_usd=_total_cost(ctx.steps),
+            )
+
+
+def _total_cost(steps: Sequence[Step]) -> float | None:
+    if not steps:
+        return 0.0
+    costs = [s.cost_usd for s in steps]
+    if any(c is None for c in costs):
+        return None
+    return float(sum(c for c in costs if c is not None))
+
+
+def record_step(
+    name: str, predictor: Predictor, prompt: Prompt, response: Response, attempts: int,
+    parsed: Any,
+) -> Step:
+    """The record of one answered call (online or from a batch result)."""
+    return Step(
+        name=name,
+        model=predictor.name,
+        prompt_hash=prompt.hash(),
+        text_sent=prompt.text if prompt.system is None else f"{prompt.system}\n\n{prompt.text}",
+        template=prompt.template,
+        label_order=prompt.label_order,
+        response_text=response.text,
+        status=response.status,
+        reason=response.reason,
+        finish_reason=response.finish_reason,
+        usage=response.usage,
+        latency_s=response.latency_s,
+        cached=response.cached,
+        cost_usd=response.cost_usd,
+        attempts=attempts,
+        parsed=parsed,
+        details=dict(response.details),
+    )
+
+
+def failed_step(
+    name: str, predictor: Predictor, prompt: Prompt, reason: str, attempts: int
+) -> Step:
+    """The record of a call that produced no answer (media error or last attempt)."""
+    try:
+        prompt_hash = prompt.hash()
+    except ValueError:
+        prompt_hash = ""
+    return Step(
+        name=name, model=predictor.name, prompt_hash=prompt_hash, text_sent=prompt.text,
+        template=prompt.template, label_order=prompt.label_order, status="error",
+        reason=reason, attempts=attempts, cost_usd=0.0,
+    )
+
+
+
+async def drive(
+    samples: Iterable[Sample], concurrency: int, handle: Callable[[Sample], Awaitable[None]]
+) -> None:
+    """Run ``handle`` on every sample, at most ``concurrency`` at once.
+
+    A bounded queue feeds the workers, so a 20 000-sample dataset is never in memory.
+    """
+    queue: asyncio.Queue[Sample | None] = asyncio.Queue(maxsize=concurrency * 2)
+
+    async def worker() -> None:
+        while True:
+            sample = await queue.get()
+            if sample is None:
+                return
+            await handle(sample)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        for sample in samples:
+            await queue.put(sample)
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
