@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from vlmfer.errors import ConfigError
+from vlmfer.labels.sets import NEUTRAL
 from vlmfer.labels.text import _Matcher, _phrase_tokens
 
 
@@ -94,6 +95,86 @@ class _Target:
 
 
 @dataclass(frozen=True)
+class _AnyEmotion:
+    forms: tuple[str, ...]
+    synonyms: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def _any_emotion() -> _AnyEmotion:
+    raw = _read_json("label_synonyms.json")["any_emotion"]
+    return _AnyEmotion(tuple(raw["forms"]), tuple(raw["synonyms"]))
+
+
+@lru_cache(maxsize=1)
+def _not_typos() -> frozenset[str]:
+    return frozenset(w.casefold() for w in _read_json("label_synonyms.json")["not_typos"])
+
+
+# A misspelt word is read as a label word only when it is long enough that a one-letter
+# slip cannot turn another common word into it ("bad" is not "sad", "dear" is not "fear").
+_TYPO_MIN = 5  # shortest word (answer's or table's) that may differ by one edit
+_TYPO_TWO = 8  # shortest word that may differ by two edits
+_TYPO_CACHE_MAX = 50_000
+
+
+class _Typos:
+    """Misspelt label words: ``suprise`` -> ``surprise``, when only one label is close.
+
+    Targets are the label names of the set, the forms of every emotion and the CAER
+    synonyms of eight letters or more. A word is corrected only when it is not itself a
+    word of the tables (or a listed real word), starts with the same letter as the target,
+    and every target at the smallest distance names the same label (else: no correction).
+    """
+
+    def __init__(
+        self, targets: dict[str, _Target], long_only: frozenset[str], known: frozenset[str]
+    ) -> None:
+        self._targets = targets
+        self._long_only = long_only  # synonyms: both words need _TYPO_TWO letters
+        self._words = tuple(targets)
+        self._known = known
+        self._cache: dict[str, str | None] = {}
+
+    def correct(self, token: str) -> str | None:
+        """The table word ``token`` is a misspelling of, or None."""
+        try:
+            return self._cache[token]
+        except KeyError:
+            pass
+        out = self._lookup(token)
+        if len(self._cache) >= _TYPO_CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = out
+        return out
+
+    def _lookup(self, token: str) -> str | None:
+        n = len(token)
+        if n < _TYPO_MIN - 1 or token in self._known or not token.isalpha():
+            return None
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        found = process.extract(token, self._words, scorer=OSA.distance, score_cutoff=2, limit=None)
+        best: int | None = None
+        close: list[str] = []
+        for word, dist, _ in found:
+            shortest = min(n, len(word))
+            if word[0] != token[0] or dist > (2 if shortest >= _TYPO_TWO else 1):
+                continue
+            if word in self._long_only and shortest < _TYPO_TWO:
+                continue  # "started" is not a misspelt "startled"
+            if shortest < _TYPO_MIN and not (n == _TYPO_MIN - 1 and len(word) == _TYPO_MIN):
+                continue  # a four-letter word only as a dropped letter of a five-letter one
+            if best is None or dist < best:
+                best, close = int(dist), [word]
+            elif dist == best:
+                close.append(word)
+        names = {self._targets[w].names for w in close}
+        return close[0] if len(names) == 1 else None
+
+
+@dataclass(frozen=True)
 class _LabelIndex:
     labels: tuple[str, ...]
     concept_labels: dict[str, tuple[str, ...]]
@@ -101,6 +182,8 @@ class _LabelIndex:
     matcher: _Matcher[_Target]
     label_keys: frozenset[tuple[str, ...]]
     longest: int  # words in the longest label or synonym
+    typos: _Typos
+    any_emotion: str | None  # the gate's "an emotion" label ("Emotion"), if the set has one
 
 
 def _concept_of(label: str) -> str | None:
@@ -132,10 +215,47 @@ def _label_index(labels: tuple[str, ...]) -> _LabelIndex:
         phrases[key] = _Target((label,), concept, "label")
         if concept is not None:
             concept_labels[concept] = (*concept_labels.get(concept, ()), label)
+    # The two-stage gate asks "Neutral or Emotion?": its "Emotion" stands for every
+    # emotion the set has no label of its own for, so "Sad" or "not neutral" answers it.
+    any_forms = {_phrase_tokens(w) for w in _any_emotion().forms}
+    any_emotion = next((x for x in labels if _phrase_tokens(x) in any_forms), None)
+    if any_emotion is not None:
+        target = _Target((any_emotion,), None, "synonym")
+        for word in (*_any_emotion().forms, *_any_emotion().synonyms):
+            phrases.setdefault(_phrase_tokens(word), target)
     for c in _concepts():
-        target = _Target(concept_labels.get(c.name, ()), c.name, "synonym")
+        own = concept_labels.get(c.name, ())
+        if not own and any_emotion is not None and c.name != NEUTRAL:
+            own = (any_emotion,)
+        target = _Target(own, c.name, "synonym")
         for word in c.words:
             phrases.setdefault(_phrase_tokens(word), target)
     keys = frozenset(_phrase_tokens(label) for label in labels)
     longest = max(len(p) for p in phrases)
-    return _LabelIndex(labels, concept_labels, phrases, _Matcher(phrases), keys, longest)
+    return _LabelIndex(
+        labels, concept_labels, phrases, _Matcher(phrases), keys, longest,
+        _typos(labels, phrases), any_emotion,
+    )  # fmt: skip
+
+
+def _typos(labels: tuple[str, ...], phrases: dict[tuple[str, ...], _Target]) -> _Typos:
+    targets: dict[str, _Target] = {}
+    long_only: set[str] = set()
+    for label in labels:
+        key = _phrase_tokens(label)
+        if len(key) == 1:
+            targets[key[0]] = phrases[key]
+    for c in _concepts():
+        target = phrases[_phrase_tokens(c.forms[0])]
+        for word in c.forms:
+            # Out-of-set forms of seven letters or more only: short ones (tired, proud)
+            # sit one letter away from too many everyday words.
+            if len(word) >= _TYPO_MIN and (c.caer or len(word) >= 7):
+                targets.setdefault(word.casefold(), phrases[_phrase_tokens(word)])
+        if c.caer:
+            for word in c.synonyms:
+                if len(word) >= _TYPO_TWO and " " not in word and word not in targets:
+                    targets[word.casefold()] = target
+                    long_only.add(word.casefold())
+    known = frozenset(t for key in phrases for t in key) | _not_typos()
+    return _Typos(targets, frozenset(long_only), known)

@@ -165,7 +165,7 @@ class Calibrated(BuiltinStrategy):
         stop = non_answer(response, "answer")
         if stop is not None:
             return stop
-        text_match = parse(response.text or "", self.labels)
+        text_match = parse(response.text or "", self.labels, finish_reason=response.finish_reason)
         if is_refusal(text_match) or declines(text_match):
             ctx.note("answer", parsed=text_match)
             return invalid("answer", response.text, text_match)
@@ -279,7 +279,7 @@ class Calibrated(BuiltinStrategy):
             if non_answer(r, name) is not None:
                 statuses.append(r.status)
                 continue
-            m = parse(r.text or "", self.labels)
+            m = parse(r.text or "", self.labels, finish_reason=r.finish_reason)
             ctx.note(name, parsed=m)
             statuses.append("refused" if is_refusal(m) else r.status)
             if m.label is not None:
