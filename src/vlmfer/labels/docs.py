@@ -21,9 +21,7 @@ def synonym_table_markdown() -> str:
             f"| {', '.join(c.synonyms) or '-'} |"
         )
     gate = _any_emotion()
-    rows.append(
-        f"| (any emotion) | gate | {', '.join(gate.forms)} | {', '.join(gate.synonyms)} |"
-    )
+    rows.append(f"| (any emotion) | gate | {', '.join(gate.forms)} | {', '.join(gate.synonyms)} |")
     return "\n".join(rows)
 
 

@@ -60,7 +60,9 @@ _FINAL = re.compile(
     r"|[:=\-\u2013\u2014])"
     r"|\bi\s*(?:would\s+|will\s+|'d\s+|'ll\s+)?(?:choose|pick|select|go\s+with|say"
     r"|classify\s+(?:it|this|them|the\s+\w+)\s+as)\b\s*:?"
-    r"|\b(?:best|closest)\s+(?:fit|match|answer|description|choice|label)\s+(?:is|would\s+be)\b\s*:?",
+    r"|\b(?:best|closest)\s+(?:fit|match|answer|description|choice|label)\s+(?:is|would\s+be)\b\s*:?"
+    r"|\b(?:dominant|main|primary|predominant|most\s+prominent)\s+(?:emotion|expression)\s+"
+    r"(?:is|would\s+be|appears\s+to\s+be|seems\s+to\s+be)\b\s*:?",
     re.IGNORECASE,
 )
 _CONCLUSION = re.compile(
@@ -104,15 +106,18 @@ _NEG_AFTER: tuple[tuple[str, ...], ...] = tuple(
         "does not match", "is a mistake", "was a mistake",
     )
 )  # fmt: skip
-_CLAUSE = r"(?:^|(?<=[.!?\n,;:()\u2014\u2013\u2192\u2026>-]))\s*"
+_NO_AFTER = frozenset(".!?\n\u2014\u2013\u2026-")  # "No" starts a clause after these
+_ACTUALLY_AFTER = frozenset(".!?\n,;:()\u2014\u2013\u2192\u2026>-")
 _PUNCTS = r"[,.!:;\u2014\u2013\u2026-]"
 # A statement that takes back what came before it: the answer is what follows the last one.
 _CORRECTION = re.compile(
     rf"\bno\s*{_PUNCTS}?\s*wait\b(?:\s*{_PUNCTS}*\s*no\b)?"
     rf"|\bwait\s*{_PUNCTS}+(?:\s*no\b\s*{_PUNCTS}*)?"
-    rf"|(?:^|(?<=[.!?\n\u2014\u2013\u2026-]))\s*(?:(?:hmm+|um+|ah+|oh|well)\s*,?\s*)?no\s*{_PUNCTS}"
     rf"|\b(?:hmm+|um+|ah+|oh|well)\s*,?\s*no\s*{_PUNCTS}"
-    rf"|{_CLAUSE}actually\b\s*[,:]?(?:\s*no\b\s*{_PUNCTS}*)?"
+    # These two only where a clause starts (checked in _corrections): "No, sad", not
+    # "no, never"; "Actually, fear", not "she is actually smiling".
+    rf"|\b(?P<no>no)\s*{_PUNCTS}"
+    rf"|\b(?P<actually>actually)\b\s*[,:]?(?:\s*no\b\s*{_PUNCTS}*)?(?=[\s\S]*[^\W_])"
     r"|\b(?:on|upon|after)\s+(?:a\s+)?(?:second|further|closer|more\s+careful)\s+"
     r"(?:thought|look|inspection|examination|review|reflection|consideration)s?\b"
     r"|\bon\s+reflection\b"
@@ -134,7 +139,8 @@ _HEDGE_WORDS = re.compile(
 )
 # Characters of a broken decode or of binary noise; a word glued to them is not a word.
 _JUNK = "\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000-\uf8ff"
-_JUNK_EDGES = re.compile(rf"^[\s{_JUNK}]+|[\s{_JUNK}]+$")
+_JUNK_CHAR = re.compile(rf"[{_JUNK}]")
+_JUNK_EDGES = re.compile(rf"^[\s{_JUNK}]+|[\s{_JUNK}]+\Z")
 _GARBLED = re.compile(rf"\S*[{_JUNK}]\S*")
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*|\s*```\s*$")
 _FINAL_LINE = re.compile(
@@ -152,11 +158,21 @@ def _target_match(target: _Target, how: str) -> LabelMatch:
     return _m(None, f"out-of-set: {target.concept}", target.names)
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _too_long(text: str, longest: int) -> bool:
+    """More words than the longest label or synonym (the cheap test before tokenising)."""
+    return any(n > longest for n, _ in enumerate(_WORD.finditer(text), 1))
+
+
 def _clean(text: str, idx: _LabelIndex, raw: str | None = None) -> LabelMatch | None:
     """The whole of ``text`` is one label, synonym or "unknown", up to markup.
 
     ``raw`` is the text before markup was removed; "exact" is judged on it.
     """
+    if _too_long(text, idx.longest):
+        return None
     words = [t for t in _tokens(text) if t not in _PUNCT]
     if not words or len(words) > idx.longest:
         return None
@@ -455,12 +471,12 @@ def _from_json(text: str, idx: _LabelIndex, *, whole_only: bool = False) -> Labe
         return _from_json_object(whole, idx)
     if whole_only:
         return None
-    for obj in reversed(list(_json_objects(text))):
-        # the last object is the answer after any reasoning
-        m = _from_json_object(obj, idx)
-        if m is not None:
-            return m
-    return None
+    found = [m for obj in _json_objects(text) if (m := _from_json_object(obj, idx)) is not None]
+    labels = _unique([m.label for m in found if m.label is not None])
+    if len(labels) > 1:  # two objects, two answers: neither is "the" answer
+        return _m(None, "ambiguous: " + ", ".join(labels), labels)
+    # the last object is the answer after any reasoning
+    return next((m for m in reversed(found) if m.label is not None), found[-1] if found else None)
 
 
 def _clause_after(plain: str, end: int) -> str:
@@ -523,6 +539,8 @@ def _final_line(plain: str, idx: _LabelIndex) -> LabelMatch | None:
 def _degarble(text: str) -> tuple[str, str]:
     """``text`` without junk at its ends, and with every word glued to junk characters
     (``per\ufffdAnger\ufffd``) replaced by a blank; and the words replaced."""
+    if _JUNK_CHAR.search(text) is None:
+        return text, ""
     text = _JUNK_EDGES.sub("", text)
     removed: list[str] = []
 
@@ -570,8 +588,12 @@ def _decide(plain: str, idx: _LabelIndex) -> LabelMatch:
 def _corrected(plain: str, idx: _LabelIndex) -> LabelMatch | None:
     """The answer after the last statement that takes back what came before it."""
     last = None
-    for last in _CORRECTION.finditer(plain):  # noqa: B007 - the last one is wanted
-        pass
+    for found in _CORRECTION.finditer(plain):
+        if found.group("no") or found.group("actually"):
+            head = plain[: found.start()].rstrip(" \t")
+            if head and head[-1] not in (_NO_AFTER if found.group("no") else _ACTUALLY_AFTER):
+                continue
+        last = found
     if last is None:
         return None
     before, rest = plain[: last.start()], plain[last.end() :]

@@ -114,7 +114,7 @@ def _not_typos() -> frozenset[str]:
 # A misspelt word is read as a label word only when it is long enough that a one-letter
 # slip cannot turn another common word into it ("bad" is not "sad", "dear" is not "fear").
 _TYPO_MIN = 5  # shortest word (answer's or table's) that may differ by one edit
-_TYPO_TWO = 8  # shortest word that may differ by two edits
+_TYPO_LONG = 8  # shortest synonym (and answer word) that may be read through a typo
 _TYPO_CACHE_MAX = 50_000
 
 
@@ -131,7 +131,7 @@ class _Typos:
         self, targets: dict[str, _Target], long_only: frozenset[str], known: frozenset[str]
     ) -> None:
         self._targets = targets
-        self._long_only = long_only  # synonyms: both words need _TYPO_TWO letters
+        self._long_only = long_only  # synonyms: both words need _TYPO_LONG letters
         self._words = tuple(targets)
         self._known = known
         self._cache: dict[str, str | None] = {}
@@ -155,14 +155,15 @@ class _Typos:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
-        found = process.extract(token, self._words, scorer=OSA.distance, score_cutoff=2, limit=None)
+        found = process.extract(token, self._words, scorer=OSA.distance, score_cutoff=1, limit=None)
         best: int | None = None
         close: list[str] = []
         for word, dist, _ in found:
             shortest = min(n, len(word))
-            if word[0] != token[0] or dist > (2 if shortest >= _TYPO_TWO else 1):
+            # Two edits would reach real words: disrupted, discussing, haziness, surpassed.
+            if word[0] != token[0] or dist > 1:
                 continue
-            if word in self._long_only and shortest < _TYPO_TWO:
+            if word in self._long_only and shortest < _TYPO_LONG:
                 continue  # "started" is not a misspelt "startled"
             if shortest < _TYPO_MIN and not (n == _TYPO_MIN - 1 and len(word) == _TYPO_MIN):
                 continue  # a four-letter word only as a dropped letter of a five-letter one
@@ -254,7 +255,7 @@ def _typos(labels: tuple[str, ...], phrases: dict[tuple[str, ...], _Target]) -> 
                 targets.setdefault(word.casefold(), phrases[_phrase_tokens(word)])
         if c.caer:
             for word in c.synonyms:
-                if len(word) >= _TYPO_TWO and " " not in word and word not in targets:
+                if len(word) >= _TYPO_LONG and " " not in word and word not in targets:
                     targets[word.casefold()] = target
                     long_only.add(word.casefold())
     known = frozenset(t for key in phrases for t in key) | _not_typos()
