@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vlmfer.labels import TIE_EPS
+from vlmfer.labels import is_tie
 from vlmfer.metrics.core import FloatArray, MetricInputError, check_labels
 from vlmfer.types import Record
 
@@ -140,7 +140,7 @@ def argmax_labels(probs: npt.ArrayLike, labels: Sequence[str]) -> list[str | Non
     best = np.argmax(safe, axis=1)
     if len(labels) > 1:
         top2 = -np.sort(-np.where(ok[:, None], p, 0.0), axis=1)[:, :2]  # finite rows only
-        ok = ok & ~(top2[:, 0] - top2[:, 1] <= TIE_EPS)
+        ok = ok & ~np.array([is_tie(float(a), float(b)) for a, b in top2], dtype=bool)
     return [labels[int(b)] if good else None for b, good in zip(best, ok, strict=True)]
 
 

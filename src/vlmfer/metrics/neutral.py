@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vlmfer.labels import TIE_EPS
+from vlmfer.labels import is_tie
 from vlmfer.metrics.core import (
     MetricInputError,
     check_labels,
@@ -89,7 +89,7 @@ def _best(row: Mapping[str, float], labels: Sequence[str]) -> str | None:
     if not scored:
         return None
     scored.sort(key=lambda x: -x[0])
-    if len(scored) > 1 and scored[0][0] - scored[1][0] <= TIE_EPS:
+    if len(scored) > 1 and is_tie(scored[0][0], scored[1][0]):
         return TIE
     return scored[0][1]
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from vlmfer.errors import MediaError
-from vlmfer.labels import TIE_EPS
+from vlmfer.labels import tied_top
 from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.common import (
     BuiltinStrategy,
@@ -167,7 +167,7 @@ class Calibrated(BuiltinStrategy):
         stop = non_answer(response, "answer")
         if stop is not None:
             return stop
-        text_match = parse(response.text or "", self.labels)
+        text_match = parse(response.text or "", self.labels, finish_reason=response.finish_reason)
         if is_refusal(text_match) or declines(text_match):
             ctx.note("answer", parsed=text_match)
             return invalid("answer", response.text, text_match)
@@ -177,10 +177,9 @@ class Calibrated(BuiltinStrategy):
             return scored
         raw, method = scored
         ctx.note("answer", parsed=text_match, scores=raw, method=method)
-        top = argmax(raw, self.labels)
-        raw_tied = [x for x in self.labels if raw[top] - raw[x] <= TIE_EPS]
+        raw_tied = tied_top(raw, self.labels)
         # A tie has no raw answer; never the first label by default.
-        raw_pred = top if len(raw_tied) == 1 else None
+        raw_pred = raw_tied[0] if len(raw_tied) == 1 else None
         extra: dict[str, Any] = {
             "raw_pred": raw_pred,
             "raw_scores": raw,
@@ -229,13 +228,11 @@ class Calibrated(BuiltinStrategy):
         ctx.note("content-free", scores=q, method=method)
         calibrated = calibrate(raw, q)
         extra["content_free_scores"] = q
-        best = max(calibrated.values())
-        tied = [x for x in self.labels if best - calibrated[x] <= TIE_EPS]
+        tied = tied_top(calibrated, self.labels)
         if len(tied) > 1:
             # Calibration left several labels equally likely: the raw scores decide, and
             # if they tie too there is no answer (never the first label by default).
-            top_raw = max(raw[x] for x in tied)
-            tied = [x for x in tied if top_raw - raw[x] <= TIE_EPS]
+            tied = tied_top(raw, tied)
             if len(tied) > 1:
                 return Verdict(pred=None, outcome="invalid", scores=calibrated, extra=extra,
                                reason=f"calibrated and raw scores tie between {tied}")
@@ -284,7 +281,7 @@ class Calibrated(BuiltinStrategy):
             if non_answer(r, name) is not None:
                 statuses.append(r.status)
                 continue
-            m = parse(r.text or "", self.labels)
+            m = parse(r.text or "", self.labels, finish_reason=r.finish_reason)
             ctx.note(name, parsed=m)
             statuses.append("refused" if is_refusal(m) else r.status)
             if m.label is not None:

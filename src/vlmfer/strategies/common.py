@@ -152,8 +152,17 @@ def invalid(step: str, text: str | None, match: LabelMatch) -> Verdict:
     )
 
 
-def parse(text: str, labels: tuple[str, ...] | list[str]) -> LabelMatch:
-    return parse_label(text, tuple(labels))
+#: Finish reasons that mean the answer was cut off at the token limit (OpenAI, Anthropic, Gemini).
+CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens"})
+
+
+def parse(
+    text: str, labels: tuple[str, ...] | list[str], *, finish_reason: str | None = None
+) -> LabelMatch:
+    """``parse_label``, told whether the answer was cut off at the token limit: a cut-off
+    answer gets a label only from a whole-answer match or a "Final answer:" line."""
+    truncated = (finish_reason or "").casefold() in CUT_OFF
+    return parse_label(text, tuple(labels), truncated=truncated)
 
 
 def without_neutral(labels: tuple[str, ...], strategy: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmfer.errors import ConfigError, MissingDependencyError
-from vlmfer.labels import TIE_EPS
+from vlmfer.labels import is_tie
 from vlmfer.types import LabelMatch
 
 #: The bundled-model package accepted as ``embedding_model``.
@@ -87,7 +87,7 @@ def nearest_label(
     best = int(np.argmax(sims))
     order = np.argsort(-sims)
     ranked = [labels[i] for i in order[:3]]
-    if len(labels) > 1 and float(sims[order[0]] - sims[order[1]]) <= TIE_EPS:
+    if len(labels) > 1 and is_tie(float(sims[order[0]]), float(sims[order[1]])):
         return LabelMatch(label=None, how=f"embedding: tie between {ranked[:2]}",
                           candidates=ranked)
     if float(sims[best]) < threshold:

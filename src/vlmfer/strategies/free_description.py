@@ -138,7 +138,7 @@ class FreeDescription(BuiltinStrategy):
             if is_none_answer(text):
                 match = LabelMatch(label=None, how="the mapper answered 'none'")
             else:
-                match = parse(text, self.labels)
+                match = parse(text, self.labels, finish_reason=mapped.finish_reason)
         ctx.note(step, parsed=match, mapper=o.mapper)
         if match.label is None:
             if is_refusal(match):

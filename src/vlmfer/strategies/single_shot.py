@@ -44,7 +44,7 @@ async def ask_label(
     if stop is not None:
         return stop
     text = answer_text(response.text or "", constrained)
-    match = parse(text, labels)
+    match = parse(text, labels, finish_reason=response.finish_reason)
     ctx.note(step, parsed=match)
     if match.label is None:
         return invalid(step, response.text, match)

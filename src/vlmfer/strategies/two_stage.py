@@ -73,7 +73,7 @@ class TwoStage(SingleShot):
         if stop is not None:
             return stop
         extra: dict[str, Any] = {}
-        match = parse(response.text or "", self.gate_labels)
+        match = parse(response.text or "", self.gate_labels, finish_reason=response.finish_reason)
         if is_refusal(match) or declines(match):
             ctx.note("gate", parsed=match, gate=o.gate)
             return invalid("gate", response.text, match)

@@ -18,7 +18,7 @@ from vlmfer.labels import (
     score_description,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "src" / "vlmfer" / "data"
+DATA = Path(__file__).resolve().parents[2] / "src" / "vlmfer" / "data"
 C7 = CAER_LABELS
 C6 = SIX_LABELS
 
