@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,14 @@ def test_models_lists_ids_prices_snapshots_and_retirement() -> None:
 def test_model_warnings_name_retirement_and_unknown_prices() -> None:
     import datetime as dt
 
-    from vlmfer.predictors.catalog import model_warnings
+    from vlmfer.plugins import predictor_factories
+    from vlmfer.predictors.catalog import known_models
+    from vlmfer.predictors.catalog import model_warnings as warnings_for
+
+    models = known_models(predictor_factories())
+
+    def model_warnings(*args: Any, **kwargs: Any) -> list[str]:
+        return warnings_for(*args, models=models, **kwargs)
 
     retired = model_warnings("gemini", "gemini-2.0-flash", price_known=True)
     assert len(retired) == 1 and "retired on 2026-06-01" in retired[0]

@@ -41,12 +41,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from vlmfer.plugins import predictor_factories
     from vlmfer.predictors.catalog import known_models
     from vlmfer.predictors.pricing import PRICES_AS_OF, price_table
 
     prices = price_table()
     rows = []
-    for m in known_models():
+    for m in known_models(predictor_factories()):
         price = prices.lookup(m.provider, m.model)
         rows.append({**m.model_dump(), "name": m.name, "retired": m.retired_on(),
                      "price_per_1m": None if price is None else {

@@ -243,3 +243,8 @@ def get_predictor(spec: str, *, registry: Registry | None = None, **options: Any
         return factory(model, **options)
     except ValidationError as e:
         raise _options_error("predictor", spec, e) from e
+
+
+def predictor_factories(*, registry: Registry | None = None) -> list[Any]:
+    """Every registered predictor factory (what ``vlmfer models`` reads ``known_models`` from)."""
+    return [e.obj for e in _registry(registry).entries("predictor").values()]

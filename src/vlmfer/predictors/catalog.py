@@ -91,12 +91,11 @@ GEMINI_MODELS: tuple[ModelInfo, ...] = (
 )
 
 
-def known_models(factories: Iterable[object] | None = None) -> list[ModelInfo]:
-    """Every model that a registered predictor lists, sorted by provider then model."""
-    if factories is None:
-        from vlmfer.plugins import get_registry
+def known_models(factories: Iterable[object]) -> list[ModelInfo]:
+    """Every model that these predictor factories list, sorted by provider then model.
 
-        factories = [e.obj for e in get_registry().all_entries() if e.kind == "predictor"]
+    Pass the registered factories (``vlmfer.plugins.predictor_factories()``).
+    """
     out: list[ModelInfo] = []
     for factory in factories:
         listed: Sequence[ModelInfo] = getattr(factory, "known_models", ()) or ()
@@ -104,10 +103,9 @@ def known_models(factories: Iterable[object] | None = None) -> list[ModelInfo]:
     return sorted(out, key=lambda m: (m.provider, m.status != "current", m.model))
 
 
-def lookup(provider: str, model: str, models: Iterable[ModelInfo] | None = None
-           ) -> ModelInfo | None:
+def lookup(provider: str, model: str, models: Iterable[ModelInfo]) -> ModelInfo | None:
     """The entry for ``provider/model`` (a dated snapshot falls back to its alias)."""
-    table = {m.name: m for m in (known_models() if models is None else models)}
+    table = {m.name: m for m in models}
     name = f"{provider}/{model.removeprefix('models/')}"
     if name in table:
         return table[name]
@@ -117,11 +115,11 @@ def lookup(provider: str, model: str, models: Iterable[ModelInfo] | None = None
     return None
 
 
-def model_warnings(provider: str, model: str, *, price_known: bool,
-                   day: dt.date | None = None) -> list[str]:
+def model_warnings(provider: str, model: str, *, models: Iterable[ModelInfo],
+                   price_known: bool, day: dt.date | None = None) -> list[str]:
     """What a run on ``provider/model`` should be warned about before it starts."""
     out = []
-    info = lookup(provider, model)
+    info = lookup(provider, model, models)
     name = f"{provider}/{model}"
     if info is not None and info.retired_on(day):
         out.append(f"{name} was retired on {info.retires or 'an earlier date'}: calls will "
