@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from vlmfer.errors import MediaError
 from vlmfer.labels import TIE_EPS
@@ -37,11 +37,25 @@ from vlmfer.strategies.common import (
     non_answer,
     parse,
 )
-from vlmfer.strategies.content_free import cache_dir, content_free_media
-from vlmfer.types import Prompt, Response, Sample
+from vlmfer.strategies.content_free import FILLS, Fill, cache_dir, content_free_media
+from vlmfer.types import Media, Prompt, Response, Sample
+
+T = TypeVar("T")
 
 #: The smallest probability a label gets, so that calibration never divides by zero.
 MIN_FLOOR = 1e-6
+#: Weight of the uniform distribution mixed into the content-free prior (option
+#: ``prior_smoothing``). A prior estimated from a few inputs can put ~0 on a label (a real
+#: classifier gave a grey image P(Disgust) ≈ 1e-6); dividing by it would make that label
+#: win everywhere. With 0.1 and 7 labels no prior value is below 0.014, so calibration
+#: can multiply a label's odds by at most ~70, yet a strong bias (Neutral at 0.7) is still
+#: divided out nearly in full.
+PRIOR_SMOOTHING = 0.1
+#: Pseudo-votes per label for the sampling fallback, added alike to the sample's and the
+#: content-free votes (Laplace's rule, a uniform Dirichlet prior). One stray vote among
+#: ten then moves a label's share from 1/17 to 2/17, not from 0 to 1/10, and a label
+#: that neither vote set drew gets the same share in both, so it cannot rise by division.
+VOTE_PSEUDOCOUNT = 1.0
 
 _STRIP = " \t\r\n\"'`.,:;!?{}[]()*_-"
 
@@ -97,12 +111,24 @@ def label_distribution(
     return normalise(mass), found
 
 
-def empirical_distribution(votes: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
-    """Vote shares; a label never drawn gets half a vote (then all are normalised)."""
-    counts = {x: float(sum(1 for v in votes if v == x)) for x in labels}
-    for x in labels:
-        if counts[x] == 0.0:
-            counts[x] = 0.5
+def empirical_distribution(
+    votes: Sequence[str],
+    labels: Sequence[str],
+    *,
+    scale: float | None = None,
+    pseudocount: float = VOTE_PSEUDOCOUNT,
+) -> dict[str, float]:
+    """Vote shares, smoothed symmetrically: every label gets ``pseudocount`` extra votes.
+
+    The shares are first put on a common scale of ``scale`` votes (default: the number
+    of votes), so two vote sets with a different number of unparseable answers are
+    smoothed alike, and a label nobody voted for gets the same share in both.
+    """
+    if not votes:
+        return {x: 1.0 / len(labels) for x in labels}
+    n = len(votes)
+    k = float(n if scale is None else scale)
+    counts = {x: k * sum(1 for v in votes if v == x) / n + pseudocount for x in labels}
     return normalise(counts)
 
 
@@ -111,11 +137,32 @@ def normalise(d: Mapping[str, float]) -> dict[str, float]:
     return {k: v / s for k, v in d.items()}
 
 
-def calibrate(p: Mapping[str, float], q: Mapping[str, float]) -> dict[str, float]:
-    """Contextual calibration: divide out the content-free distribution ``q``."""
-    return normalise({x: p[x] / max(q[x], MIN_FLOOR) for x in p})
+def smooth(q: Mapping[str, float], weight: float) -> dict[str, float]:
+    """Mix ``weight`` of the uniform distribution into ``q``."""
+    u = 1.0 / len(q)
+    return {x: (1.0 - weight) * v + weight * u for x, v in q.items()}
 
 
+def mean_distribution(dists: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The average of several distributions over the same labels."""
+    return normalise({x: sum(d[x] for d in dists) / len(dists) for x in dists[0]})
+
+
+def calibrate(
+    p: Mapping[str, float], q: Mapping[str, float], ranked: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Contextual calibration: divide out the content-free distribution ``q``.
+
+    With ``ranked`` (the labels the sample's own answer ranked or voted for), a label
+    outside it scores at most what the least of them scores: its ``p`` is only a floor,
+    so dividing it by a small ``q`` says nothing, and it must never win.
+    """
+    out = {x: p[x] / max(q[x], MIN_FLOOR) for x in p}
+    inside = [x for x in (ranked or ()) if x in out]
+    if inside:
+        cap = min(out[x] for x in inside)
+        out = {x: v if x in inside else min(v, cap) for x, v in out.items()}
+    return normalise(out)
 
 
 def argmax(d: Mapping[str, float], labels: Sequence[str]) -> str:
@@ -128,6 +175,10 @@ class CalibratedOptions(CommonOptions):
 
     #: "contextual": divide out a content-free input's distribution; "none": raw scores.
     calibration: Literal["contextual", "none"] = "contextual"
+    #: The content-free inputs whose distributions are averaged into the prior.
+    content_free: tuple[Fill, ...] = FILLS
+    #: Weight of the uniform distribution mixed into the content-free prior.
+    prior_smoothing: float = Field(default=PRIOR_SMOOTHING, ge=0.0, le=1.0)
     #: How many top log-probabilities to ask for (the APIs allow at most 20).
     top_logprobs: int = Field(default=20, ge=1, le=20)
     #: Probability given to a label missing from the top-k (None: the rule above).
@@ -137,11 +188,32 @@ class CalibratedOptions(CommonOptions):
     samples: int = Field(default=10, ge=2, le=100)
     sampling_temperature: float = Field(default=1.0, gt=0.0)
 
+    @field_validator("content_free")
+    @classmethod
+    def _check_content_free(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError(f"name at least one content-free input of {list(FILLS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"content-free inputs repeat: {list(v)}")
+        return v
+
+
+class Scores(NamedTuple):
+    """A label distribution, how it was measured, and the labels the answer itself
+    ranked (top-k log-probabilities) or voted for (sampling)."""
+
+    dist: dict[str, float]
+    method: str
+    ranked: list[str]
+
+
+#: ``extra["calibration_status"]`` when no content-free input was answered.
+UNCALIBRATED = "uncalibrated: no content-free answer"
+
 
 class Calibrated(BuiltinStrategy):
-    """Label scores from first-token log-probabilities, calibrated against a
-    content-free input; ``pred`` is the calibrated argmax, ``extra["raw_pred"]`` the
-    uncalibrated one."""
+    """Label scores from first-token log-probabilities, calibrated against content-free
+    inputs; ``pred`` is the calibrated argmax, ``extra["raw_pred"]`` the uncalibrated one."""
 
     name: ClassVar[str] = "calibrated"
     Options: ClassVar[type[BaseModel]] = CalibratedOptions
@@ -156,6 +228,12 @@ class Calibrated(BuiltinStrategy):
 
     def requirements(self) -> Requirements:
         return Requirements(logprobs=self.options.fallback is None)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        o = self.options
+        out["content_free_inputs"] = list(o.content_free) if o.calibration != "none" else []
+        return out
 
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
@@ -173,12 +251,9 @@ class Calibrated(BuiltinStrategy):
         if isinstance(scored, Verdict):
             ctx.note("answer", parsed=text_match)
             return scored
-        raw, method = scored
-        ctx.note("answer", parsed=text_match, scores=raw, method=method)
-        top = argmax(raw, self.labels)
-        raw_tied = [x for x in self.labels if raw[top] - raw[x] <= TIE_EPS]
-        # A tie has no raw answer; never the first label by default.
-        raw_pred = top if len(raw_tied) == 1 else None
+        raw, method, ranked = scored
+        ctx.note("answer", parsed=text_match, scores=raw, method=method, ranked=ranked)
+        raw_pred = _top(raw, ranked)
         extra: dict[str, Any] = {
             "raw_pred": raw_pred,
             "raw_scores": raw,
@@ -187,13 +262,12 @@ class Calibrated(BuiltinStrategy):
             "calibration": o.calibration,
         }
         if o.calibration == "none":
-            if raw_pred is None:
-                return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
-                               reason="raw scores tie between the top labels")
-            return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)
+            return _raw_verdict(raw, raw_pred, extra)
 
         try:
-            cf_media = await asyncio.to_thread(content_free_media, sample.media)
+            cf_media = await asyncio.to_thread(
+                lambda: [(fill, content_free_media(sample.media, fill)) for fill in o.content_free]
+            )
         except (MediaError, OSError) as e:
             return Verdict(
                 pred=None, outcome="error",
@@ -202,33 +276,29 @@ class Calibrated(BuiltinStrategy):
                 "writable folder, or use calibration='none'",
                 extra=extra,
             )
-        cf_prompt = prompt.model_copy(update={"media": [cf_media]})
-        cf_response = await ctx.ask(cf_prompt, step="content-free")
-        cf_stop = non_answer(cf_response, "content-free")
-        if cf_stop is None:
-            cf_match = parse(cf_response.text or "", self.labels)
-            if is_refusal(cf_match):
-                cf_stop = invalid("content-free", cf_response.text, cf_match)
-        if cf_stop is not None:
-            return Verdict(
-                pred=None, outcome="error",
-                reason=f"contextual calibration failed: {cf_stop.reason}",
-                extra=extra,
-            )
-        cf_scored = await self._scores(
-            cf_prompt, cf_response, ctx, "content-free", "content-free-sample", method=method
+        # Asked together, so that a batch run submits every content-free input in one round.
+        answers = await _gather(
+            [self._content_free(prompt, fill, media, ctx, method) for fill, media in cf_media]
         )
-        if isinstance(cf_scored, Verdict):
-            return Verdict(
-                pred=None, outcome="error",
-                reason=f"contextual calibration failed: {cf_scored.reason}", extra=extra,
-            )
-        q, _ = cf_scored
-        ctx.note("content-free", scores=q, method=method)
-        calibrated = calibrate(raw, q)
+        priors = {fill: a for (fill, _), a in zip(cf_media, answers, strict=True)
+                  if not isinstance(a, str)}
+        extra["content_free"] = {
+            "inputs": list(o.content_free),
+            "used": list(priors),
+            "failed": {fill: a for (fill, _), a in zip(cf_media, answers, strict=True)
+                       if isinstance(a, str)},
+            "prior_smoothing": o.prior_smoothing,
+        }
+        if not priors:
+            # Calibration was impossible, the answer was not: keep it, and say so.
+            extra["calibration_status"] = UNCALIBRATED
+            return _raw_verdict(raw, raw_pred, extra)
+        q = smooth(mean_distribution(list(priors.values())), o.prior_smoothing)
+        calibrated = calibrate(raw, q, ranked)
         extra["content_free_scores"] = q
-        best = max(calibrated.values())
-        tied = [x for x in self.labels if best - calibrated[x] <= TIE_EPS]
+        extra["calibration_status"] = f"calibrated over {', '.join(priors)}"
+        best = max(calibrated[x] for x in ranked)
+        tied = [x for x in ranked if best - calibrated[x] <= TIE_EPS]
         if len(tied) > 1:
             # Calibration left several labels equally likely: the raw scores decide, and
             # if they tie too there is no answer (never the first label by default).
@@ -240,6 +310,29 @@ class Calibrated(BuiltinStrategy):
             extra["tie_broken_by"] = "raw_scores"
         return Verdict(pred=tied[0], outcome="ok", scores=calibrated, extra=extra)
 
+    async def _content_free(
+        self, prompt: Prompt, fill: str, media: Media, ctx: StepContext, method: str
+    ) -> dict[str, float] | str:
+        """One content-free input's distribution, or why it has none."""
+        step = f"content-free-{fill}"
+        cf_prompt = prompt.model_copy(update={"media": [media]})
+        response = await ctx.ask(cf_prompt, step=step)
+        stop = non_answer(response, step)
+        if stop is None:
+            match = parse(response.text or "", self.labels)
+            if is_refusal(match):
+                stop = invalid(step, response.text, match)
+        if stop is not None:
+            ctx.note(step, content_free=fill)
+            return f"{stop.outcome}: {stop.reason}"
+        scored = await self._scores(cf_prompt, response, ctx, step, f"{step}-sample",
+                                    method=method)
+        if isinstance(scored, Verdict):
+            ctx.note(step, content_free=fill)
+            return f"{scored.outcome}: {scored.reason}"
+        ctx.note(step, content_free=fill, scores=scored.dist, method=scored.method)
+        return scored.dist
+
     async def _scores(
         self,
         prompt: Prompt,
@@ -249,7 +342,7 @@ class Calibrated(BuiltinStrategy):
         sample_step: str,
         *,
         method: str | None = None,
-    ) -> tuple[dict[str, float], str] | Verdict:
+    ) -> Scores | Verdict:
         """The label distribution behind ``response``: from its log-probabilities, or
         by sampling when there are none and ``fallback="sampling"``."""
         o = self.options
@@ -257,7 +350,7 @@ class Calibrated(BuiltinStrategy):
         if method != "sampling" and lp:
             dist, found = label_distribution(lp, self.labels, floor=o.floor)
             if found:
-                return dist, "logprobs"
+                return Scores(dist, "logprobs", found)
             if o.fallback is None or method == "logprobs":
                 shown = sorted(lp, key=lambda k: -lp[k])[:8]
                 return Verdict(
@@ -297,4 +390,31 @@ class Calibrated(BuiltinStrategy):
                 pred=None, outcome="invalid",
                 reason=f"{step}: only {len(votes)} of the {o.samples} samples named a label",
             )
-        return empirical_distribution(votes, self.labels), "sampling"
+        dist = empirical_distribution(votes, self.labels, scale=o.samples)
+        return Scores(dist, "sampling", [x for x in self.labels if x in votes])
+
+
+def _top(scores: Mapping[str, float], ranked: Sequence[str]) -> str | None:
+    """The best of the ``ranked`` labels; None when two tie (never the first by default)."""
+    best = max(scores[x] for x in ranked)
+    tied = [x for x in ranked if best - scores[x] <= TIE_EPS]
+    return tied[0] if len(tied) == 1 else None
+
+
+def _raw_verdict(raw: dict[str, float], raw_pred: str | None, extra: dict[str, Any]) -> Verdict:
+    if raw_pred is None:
+        return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
+                       reason="raw scores tie between the top labels")
+    return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)
+
+
+async def _gather(asks: Sequence[Awaitable[T]]) -> list[T]:
+    """Await every ask, even when one stops: a batch round must record them all.
+
+    ``Pending`` (batch mode) and ``CallFailed`` propagate once all asks are done.
+    """
+    results = await asyncio.gather(*asks, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return cast("list[T]", results)
