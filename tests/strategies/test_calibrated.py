@@ -366,9 +366,8 @@ def _faces(tmp_path: Path) -> tuple[list[Sample], dict[tuple[int, int, int], dic
     """30 faces, 5 of them Disgust; the classifier is right on 23 (WAR 0.77) and answers
     Neutral on the other 7. Outside Disgust faces, P(Disgust) is about 4e-4."""
     samples, table = [], {}
-    golds = ["Disgust"] * 5 + ["Neutral"] * 4 + ["Happy", "Sad", "Anger", "Fear", "Surprise"] * 4 + [
-        "Happy"
-    ]
+    emotions = ["Happy", "Sad", "Anger", "Fear", "Surprise"]
+    golds = ["Disgust"] * 5 + ["Neutral"] * 4 + emotions * 4 + ["Happy"]
     for i, gold in enumerate(golds):
         colour = (i * 8 + 1, 200 - i * 5, 77)
         path = tmp_path / "faces" / gold / f"{i:03d}.png"
