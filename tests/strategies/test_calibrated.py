@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
 import av
 import pytest
 from PIL import Image
-from strategy_harness import COLOURS, Scripted, run
+from strategy_harness import COLOURS, Scripted, arun, run
 
 import vlmfer
+from vlmfer.emulator import Emulator, EmulatorConfig
 from vlmfer.errors import ConfigError
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.calibrated import (
@@ -23,7 +25,7 @@ from vlmfer.strategies.calibrated import (
     token_label,
 )
 from vlmfer.strategies.content_free import FILLS, content_free_media
-from vlmfer.types import Capabilities, Prompt, Response, Sample
+from vlmfer.types import Capabilities, Prediction, Prompt, Response, Sample
 
 LABELS = vlmfer.CAER_LABELS
 #: The fake model's stated prior (logit offsets): strongly Neutral, a little Sad.
@@ -438,3 +440,37 @@ def test_sampling_fallback_smooths_both_vote_sets(
     ]
     pred, _ = run(strategy, tiny_images["Neutral"], Scripted(script, logprobs=False))
     assert (pred.outcome, pred.pred) == ("ok", expected), pred.reason
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "gemini/gemini-3.5-flash"])
+def test_content_free_blocks_through_the_sdks(
+    model: str, tiny_images: dict[str, Sample]
+) -> None:
+    """The emulator blocks every content-free input: the answer stays, uncalibrated."""
+    sample = tiny_images["Sad"]
+    cache: dict[str, Response] = {}
+
+    async def go(emu: Emulator, **options: object) -> Prediction:
+        url = emu.openai_base_url if model.startswith("openai") else emu.gemini_base_url
+        predictor = vlmfer.get_predictor(model, base_url=url, api_key="test-key")
+        try:
+            pred, _ = await arun(vlmfer.get_strategy("calibrated", **options), sample,
+                                 predictor, cache=cache)
+        finally:
+            await predictor.aclose()
+        return pred
+
+    with Emulator(EmulatorConfig(policy="fixed:Sad"), port=0) as emu:
+        # The sample's own answer, from a run without calibration (kept in the cache) ...
+        assert asyncio.run(go(emu, calibration="none")).pred == "Sad"
+        # ... then the model blocks every content-free input.
+        emu.configure(policy="block")
+        pred = asyncio.run(go(emu))
+        blocked = [r for r in emu.requests if r.get("outcome")][1:]
+    assert len(blocked) == len(FILLS)
+    assert all(r["outcome"] == "block" for r in blocked), [r["outcome"] for r in blocked]
+    assert (pred.pred, pred.outcome) == ("Sad", "ok")
+    assert pred.extra["calibration_status"] == "uncalibrated: no content-free answer"
+    assert set(pred.extra["content_free"]["failed"]) == set(FILLS)
+    assert all(v.startswith("blocked") for v in pred.extra["content_free"]["failed"].values())
+    assert pred.steps[0].cached
