@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -29,6 +29,8 @@ from vlmfer.errors import MediaError
 from vlmfer.labels import TIE_EPS
 from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.common import (
+    MORE_TOKENS,
+    REASONING_MAX_TOKENS,
     BuiltinStrategy,
     CommonOptions,
     declines,
@@ -39,8 +41,6 @@ from vlmfer.strategies.common import (
 )
 from vlmfer.strategies.content_free import FILLS, Fill, cache_dir, content_free_media
 from vlmfer.types import Media, Prompt, Response, Sample
-
-T = TypeVar("T")
 
 #: The smallest probability a label gets, so that calibration never divides by zero.
 MIN_FLOOR = 1e-6
@@ -239,20 +239,21 @@ class Calibrated(BuiltinStrategy):
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
         prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen)
-        response = await ctx.ask(prompt, step="answer")
+        response, step = await self.ask(ctx, prompt, step="answer")
         stop = non_answer(response, "answer")
         if stop is not None:
             return stop
         text_match = parse(response.text or "", self.labels)
         if is_refusal(text_match) or declines(text_match):
-            ctx.note("answer", parsed=text_match)
+            ctx.note(step, parsed=text_match)
             return invalid("answer", response.text, text_match)
+        prompt = _sent(prompt, step)
         scored = await self._scores(prompt, response, ctx, "answer", "sample")
         if isinstance(scored, Verdict):
-            ctx.note("answer", parsed=text_match)
+            ctx.note(step, parsed=text_match)
             return scored
         raw, method, ranked = scored
-        ctx.note("answer", parsed=text_match, scores=raw, method=method, ranked=ranked)
+        ctx.note(step, parsed=text_match, scores=raw, method=method, ranked=ranked)
         raw_pred = _top(raw, ranked)
         extra: dict[str, Any] = {
             "raw_pred": raw_pred,
@@ -276,10 +277,10 @@ class Calibrated(BuiltinStrategy):
                 "writable folder, or use calibration='none'",
                 extra=extra,
             )
-        # Asked together, so that a batch run submits every content-free input in one round.
-        answers = await _gather(
-            [self._content_free(prompt, fill, media, ctx, method) for fill, media in cf_media]
-        )
+        # Asked one after another, so that every run records the steps in the same order
+        # (a batch run takes one round per input; the requests are shared by every sample).
+        answers = [await self._content_free(prompt, fill, media, ctx, method)
+                   for fill, media in cf_media]
         priors = {fill: a for (fill, _), a in zip(cf_media, answers, strict=True)
                   if not isinstance(a, str)}
         extra["content_free"] = {
@@ -314,9 +315,8 @@ class Calibrated(BuiltinStrategy):
         self, prompt: Prompt, fill: str, media: Media, ctx: StepContext, method: str
     ) -> dict[str, float] | str:
         """One content-free input's distribution, or why it has none."""
-        step = f"content-free-{fill}"
         cf_prompt = prompt.model_copy(update={"media": [media]})
-        response = await ctx.ask(cf_prompt, step=step)
+        response, step = await self.ask(ctx, cf_prompt, step=f"content-free-{fill}")
         stop = non_answer(response, step)
         if stop is None:
             match = parse(response.text or "", self.labels)
@@ -325,8 +325,8 @@ class Calibrated(BuiltinStrategy):
         if stop is not None:
             ctx.note(step, content_free=fill)
             return f"{stop.outcome}: {stop.reason}"
-        scored = await self._scores(cf_prompt, response, ctx, step, f"{step}-sample",
-                                    method=method)
+        scored = await self._scores(_sent(cf_prompt, step), response, ctx, step,
+                                    f"content-free-{fill}-sample", method=method)
         if isinstance(scored, Verdict):
             ctx.note(step, content_free=fill)
             return f"{scored.outcome}: {scored.reason}"
@@ -366,12 +366,14 @@ class Calibrated(BuiltinStrategy):
         votes: list[str] = []
         statuses: list[str] = []
         for i in range(1, o.samples + 1):
-            gen = self.generation(
-                temperature=o.sampling_temperature,
-                seed=i if o.seed is None else o.seed + i,
+            gen = prompt.options.model_copy(update={
+                "temperature": o.sampling_temperature,
+                "seed": i if o.seed is None else o.seed + i,
+                "logprobs": False, "top_logprobs": None,
+            })
+            r, name = await self.ask(
+                ctx, prompt.model_copy(update={"options": gen}), step=f"{sample_step}-{i}"
             )
-            name = f"{sample_step}-{i}"
-            r = await ctx.ask(prompt.model_copy(update={"options": gen}), step=name)
             if non_answer(r, name) is not None:
                 statuses.append(r.status)
                 continue
@@ -394,6 +396,15 @@ class Calibrated(BuiltinStrategy):
         return Scores(dist, "sampling", [x for x in self.labels if x in votes])
 
 
+def _sent(prompt: Prompt, step: str) -> Prompt:
+    """``prompt`` as the step that answered it was sent: a model that needed more tokens
+    once gets them for the follow-up asks (samples, content-free inputs) right away."""
+    if step.endswith(MORE_TOKENS):
+        options = prompt.options.model_copy(update={"max_tokens": REASONING_MAX_TOKENS})
+        return prompt.model_copy(update={"options": options})
+    return prompt
+
+
 def _top(scores: Mapping[str, float], ranked: Sequence[str]) -> str | None:
     """The best of the ``ranked`` labels; None when two tie (never the first by default)."""
     best = max(scores[x] for x in ranked)
@@ -406,15 +417,3 @@ def _raw_verdict(raw: dict[str, float], raw_pred: str | None, extra: dict[str, A
         return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
                        reason="raw scores tie between the top labels")
     return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)
-
-
-async def _gather(asks: Sequence[Awaitable[T]]) -> list[T]:
-    """Await every ask, even when one stops: a batch round must record them all.
-
-    ``Pending`` (batch mode) and ``CallFailed`` propagate once all asks are done.
-    """
-    results = await asyncio.gather(*asks, return_exceptions=True)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
-    return cast("list[T]", results)
