@@ -9,7 +9,7 @@ import vlmfer
 from vlmfer.errors import ConfigError
 from vlmfer.strategies.base import CallFailed, Requirements
 from vlmfer.strategies.templates import load_template
-from vlmfer.types import Sample
+from vlmfer.types import Response, Sample
 
 SEVEN = list(vlmfer.CAER_LABELS)
 SIX = [x for x in SEVEN if x != "Neutral"]
@@ -162,3 +162,28 @@ def test_describe_is_manifest_ready() -> None:
     assert d["options"]["label_order"] == "shuffle" and d["options"]["order_seed"] == 3
     assert d["templates"]["answer"]["sha256"] == load_template("seed", "label").sha256
     assert d["templates"]["answer"]["version"] == "1"
+
+
+def test_an_answer_starved_by_the_default_cap_is_asked_with_room(
+    tiny_images: dict[str, Sample],
+) -> None:
+    """A reasoning model can spend the whole default cap thinking: no text, finish reason
+    length. It is asked once more with room; a cap the user set is never raised."""
+    from strategy_harness import Scripted
+
+    from vlmfer.strategies.common import REASONING_MAX_TOKENS, STEP_MAX_TOKENS
+
+    starved = Response(text="", finish_reason="length")
+    predictor = Scripted([starved, "Happy"])
+    pred, ctx = run(vlmfer.get_strategy("single-shot"), tiny_images["Happy"], predictor)
+    assert (pred.pred, pred.outcome) == ("Happy", "ok")
+    assert [s.name for s in pred.steps] == ["answer", "answer-more-tokens"]
+    caps = [p.options.max_tokens for p in predictor.prompts]
+    assert caps == [STEP_MAX_TOKENS["label"], REASONING_MAX_TOKENS]
+    assert ctx.step("answer-more-tokens").parsed is not None
+
+    predictor = Scripted([starved])
+    strategy = vlmfer.get_strategy("single-shot", max_tokens=16)
+    pred, _ = run(strategy, tiny_images["Happy"], predictor)
+    assert (pred.pred, pred.outcome) == (None, "invalid")
+    assert [p.options.max_tokens for p in predictor.prompts] == [16]

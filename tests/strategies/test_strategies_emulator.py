@@ -15,6 +15,7 @@ from vlmfer.emulator import Emulator, EmulatorConfig
 from vlmfer.media import prepare_media
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
+from vlmfer.strategies.common import STEP_MAX_TOKENS
 from vlmfer.strategies.templates import load_template
 from vlmfer.types import MediaSpec, Prediction, Response, Sample
 
@@ -189,3 +190,37 @@ def test_native_video_with_gemini(emu: Emulator, real_clip: Sample) -> None:
         assert "person in the video" in ctx.steps[0].text_sent
     [(pred, ctx)] = _run_all(emu, "gemini", vlmfer.get_strategy("single-shot"), [clip])
     assert ctx.steps[0].text_sent == SEED_PROMPT
+
+
+def _cap(body: dict[str, Any]) -> int | None:
+    """The output-token cap in an OpenAI or Gemini request body."""
+    if "generationConfig" in body:
+        cap = body["generationConfig"].get("maxOutputTokens")
+    else:
+        cap = body.get("max_tokens", body.get("max_completion_tokens"))
+    return None if cap is None else int(cap)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize(
+    ("max_tokens", "expected"),
+    [("auto", STEP_MAX_TOKENS), (77, dict.fromkeys(STEP_MAX_TOKENS, 77)),
+     ("none", dict.fromkeys(STEP_MAX_TOKENS))],
+)
+def test_every_step_sends_its_token_cap(
+    emu: Emulator, backend: str, max_tokens: object, expected: dict[str, int | None],
+    tiny_images: dict[str, Sample],
+) -> None:
+    samples = [tiny_images["Happy"], tiny_images["Neutral"]]
+    kinds = {"gate": "gate", "describe": "describe", "map": "mapper"}
+    for name, options in STRATEGIES:
+        _oracle(emu, samples, backend)
+        strategy = vlmfer.get_strategy(name, **options, max_tokens=max_tokens)
+        results = _run_all(emu, backend, strategy, samples)
+        inference = [r for r in emu.requests if r.get("outcome")]
+        steps = [s for _, ctx in results for s in ctx.steps]
+        assert len(inference) == len(steps)
+        for step, entry in zip(steps, inference, strict=True):
+            want = expected[kinds.get(step.name, "label")]
+            assert _cap(entry["body"]) == want, (name, options, step.name)
+            assert step.details["max_tokens"] == want

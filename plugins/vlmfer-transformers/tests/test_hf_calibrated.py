@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import vlmfer
 from hf_tiny import LABELS
+from vlmfer.strategies.content_free import FILLS
 
 
 def test_calibrated_run_on_a_local_model(
@@ -39,6 +40,7 @@ def test_calibrated_run_on_a_local_model(
         for label in LABELS:
             assert p.extra["raw_scores"][label] == pytest.approx(
                 math.exp(raw[label] - total), rel=1e-6)
-        assert [s.name for s in p.steps] == ["answer", "content-free"]
+        assert p.steps[0].name == "answer"
+        assert {s.name for s in p.steps[1:]} == {f"content-free-{f}" for f in FILLS}
         assert all(s.cost_usd == 0.0 for s in p.steps)
     assert run.metrics["cost_usd"] == 0.0

@@ -21,14 +21,16 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from vlmfer.errors import MediaError
 from vlmfer.labels import tied_top
 from vlmfer.strategies.base import Requirements, StepContext, Verdict
 from vlmfer.strategies.common import (
+    MORE_TOKENS,
+    REASONING_MAX_TOKENS,
     BuiltinStrategy,
     CommonOptions,
     declines,
@@ -38,11 +40,23 @@ from vlmfer.strategies.common import (
     parse,
     run_media,
 )
-from vlmfer.strategies.content_free import cache_dir, content_free_media
-from vlmfer.types import Prompt, Response, Sample
+from vlmfer.strategies.content_free import FILLS, Fill, cache_dir, content_free_media
+from vlmfer.types import Media, Prompt, Response, Sample
 
 #: The smallest probability a label gets, so that calibration never divides by zero.
 MIN_FLOOR = 1e-6
+#: Weight of the uniform distribution mixed into the content-free prior (option
+#: ``prior_smoothing``). A prior estimated from a few inputs can put ~0 on a label (a real
+#: classifier gave a grey image P(Disgust) ≈ 1e-6); dividing by it would make that label
+#: win everywhere. With 0.1 and 7 labels no prior value is below 0.014, so calibration
+#: can multiply a label's odds by at most ~70, yet a strong bias (Neutral at 0.7) is still
+#: divided out nearly in full.
+PRIOR_SMOOTHING = 0.1
+#: Pseudo-votes per label for the sampling fallback, added alike to the sample's and the
+#: content-free votes (Laplace's rule, a uniform Dirichlet prior). One stray vote among
+#: ten then moves a label's share from 1/17 to 2/17, not from 0 to 1/10, and a label
+#: that neither vote set drew gets the same share in both, so it cannot rise by division.
+VOTE_PSEUDOCOUNT = 1.0
 
 _STRIP = " \t\r\n\"'`.,:;!?{}[]()*_-"
 
@@ -98,12 +112,24 @@ def label_distribution(
     return normalise(mass), found
 
 
-def empirical_distribution(votes: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
-    """Vote shares; a label never drawn gets half a vote (then all are normalised)."""
-    counts = {x: float(sum(1 for v in votes if v == x)) for x in labels}
-    for x in labels:
-        if counts[x] == 0.0:
-            counts[x] = 0.5
+def empirical_distribution(
+    votes: Sequence[str],
+    labels: Sequence[str],
+    *,
+    scale: float | None = None,
+    pseudocount: float = VOTE_PSEUDOCOUNT,
+) -> dict[str, float]:
+    """Vote shares, smoothed symmetrically: every label gets ``pseudocount`` extra votes.
+
+    The shares are first put on a common scale of ``scale`` votes (default: the number
+    of votes), so two vote sets with a different number of unparseable answers are
+    smoothed alike, and a label nobody voted for gets the same share in both.
+    """
+    if not votes:
+        return {x: 1.0 / len(labels) for x in labels}
+    n = len(votes)
+    k = float(n if scale is None else scale)
+    counts = {x: k * sum(1 for v in votes if v == x) / n + pseudocount for x in labels}
     return normalise(counts)
 
 
@@ -112,11 +138,32 @@ def normalise(d: Mapping[str, float]) -> dict[str, float]:
     return {k: v / s for k, v in d.items()}
 
 
-def calibrate(p: Mapping[str, float], q: Mapping[str, float]) -> dict[str, float]:
-    """Contextual calibration: divide out the content-free distribution ``q``."""
-    return normalise({x: p[x] / max(q[x], MIN_FLOOR) for x in p})
+def smooth(q: Mapping[str, float], weight: float) -> dict[str, float]:
+    """Mix ``weight`` of the uniform distribution into ``q``."""
+    u = 1.0 / len(q)
+    return {x: (1.0 - weight) * v + weight * u for x, v in q.items()}
 
 
+def mean_distribution(dists: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The average of several distributions over the same labels."""
+    return normalise({x: sum(d[x] for d in dists) / len(dists) for x in dists[0]})
+
+
+def calibrate(
+    p: Mapping[str, float], q: Mapping[str, float], ranked: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Contextual calibration: divide out the content-free distribution ``q``.
+
+    With ``ranked`` (the labels the sample's own answer ranked or voted for), a label
+    outside it scores at most what the least of them scores: its ``p`` is only a floor,
+    so dividing it by a small ``q`` says nothing, and it must never win.
+    """
+    out = {x: p[x] / max(q[x], MIN_FLOOR) for x in p}
+    inside = [x for x in (ranked or ()) if x in out]
+    if inside:
+        cap = min(out[x] for x in inside)
+        out = {x: v if x in inside else min(v, cap) for x, v in out.items()}
+    return normalise(out)
 
 
 def argmax(d: Mapping[str, float], labels: Sequence[str]) -> str:
@@ -129,6 +176,10 @@ class CalibratedOptions(CommonOptions):
 
     #: "contextual": divide out a content-free input's distribution; "none": raw scores.
     calibration: Literal["contextual", "none"] = "contextual"
+    #: The content-free inputs whose distributions are averaged into the prior.
+    content_free: tuple[Fill, ...] = FILLS
+    #: Weight of the uniform distribution mixed into the content-free prior.
+    prior_smoothing: float = Field(default=PRIOR_SMOOTHING, ge=0.0, le=1.0)
     #: How many top log-probabilities to ask for (the APIs allow at most 20).
     top_logprobs: int = Field(default=20, ge=1, le=20)
     #: Probability given to a label missing from the top-k (None: the rule above).
@@ -138,11 +189,32 @@ class CalibratedOptions(CommonOptions):
     samples: int = Field(default=10, ge=2, le=100)
     sampling_temperature: float = Field(default=1.0, gt=0.0)
 
+    @field_validator("content_free")
+    @classmethod
+    def _check_content_free(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError(f"name at least one content-free input of {list(FILLS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"content-free inputs repeat: {list(v)}")
+        return v
+
+
+class Scores(NamedTuple):
+    """A label distribution, how it was measured, and the labels the answer itself
+    ranked (top-k log-probabilities) or voted for (sampling)."""
+
+    dist: dict[str, float]
+    method: str
+    ranked: list[str]
+
+
+#: ``extra["calibration_status"]`` when no content-free input was answered.
+UNCALIBRATED = "uncalibrated: no content-free answer"
+
 
 class Calibrated(BuiltinStrategy):
-    """Label scores from first-token log-probabilities, calibrated against a
-    content-free input; ``pred`` is the calibrated argmax, ``extra["raw_pred"]`` the
-    uncalibrated one."""
+    """Label scores from first-token log-probabilities, calibrated against content-free
+    inputs; ``pred`` is the calibrated argmax, ``extra["raw_pred"]`` the uncalibrated one."""
 
     name: ClassVar[str] = "calibrated"
     Options: ClassVar[type[BaseModel]] = CalibratedOptions
@@ -158,28 +230,33 @@ class Calibrated(BuiltinStrategy):
     def requirements(self) -> Requirements:
         return Requirements(logprobs=self.options.fallback is None)
 
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        o = self.options
+        out["content_free_inputs"] = list(o.content_free) if o.calibration != "none" else []
+        return out
+
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
         prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen,
                              media_spec=run_media(ctx))
-        response = await ctx.ask(prompt, step="answer")
+        response, step = await self.ask(ctx, prompt, step="answer")
         stop = non_answer(response, "answer")
         if stop is not None:
             return stop
         text_match = parse(response.text or "", self.labels, finish_reason=response.finish_reason)
         if is_refusal(text_match) or declines(text_match):
-            ctx.note("answer", parsed=text_match)
+            ctx.note(step, parsed=text_match)
             return invalid("answer", response.text, text_match)
+        prompt = _sent(prompt, step)
         scored = await self._scores(prompt, response, ctx, "answer", "sample")
         if isinstance(scored, Verdict):
-            ctx.note("answer", parsed=text_match)
+            ctx.note(step, parsed=text_match)
             return scored
-        raw, method = scored
-        ctx.note("answer", parsed=text_match, scores=raw, method=method)
-        raw_tied = tied_top(raw, self.labels)
-        # A tie has no raw answer; never the first label by default.
-        raw_pred = raw_tied[0] if len(raw_tied) == 1 else None
+        raw, method, ranked = scored
+        ctx.note(step, parsed=text_match, scores=raw, method=method, ranked=ranked)
+        raw_pred = _top(raw, ranked)
         extra: dict[str, Any] = {
             "raw_pred": raw_pred,
             "raw_scores": raw,
@@ -188,13 +265,12 @@ class Calibrated(BuiltinStrategy):
             "calibration": o.calibration,
         }
         if o.calibration == "none":
-            if raw_pred is None:
-                return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
-                               reason="raw scores tie between the top labels")
-            return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)
+            return _raw_verdict(raw, raw_pred, extra)
 
         try:
-            cf_media = await asyncio.to_thread(content_free_media, sample.media)
+            cf_media = await asyncio.to_thread(
+                lambda: [(fill, content_free_media(sample.media, fill)) for fill in o.content_free]
+            )
         except (MediaError, OSError) as e:
             return Verdict(
                 pred=None, outcome="error",
@@ -203,32 +279,28 @@ class Calibrated(BuiltinStrategy):
                 "writable folder, or use calibration='none'",
                 extra=extra,
             )
-        cf_prompt = prompt.model_copy(update={"media": [cf_media]})
-        cf_response = await ctx.ask(cf_prompt, step="content-free")
-        cf_stop = non_answer(cf_response, "content-free")
-        if cf_stop is None:
-            cf_match = parse(cf_response.text or "", self.labels)
-            if is_refusal(cf_match):
-                cf_stop = invalid("content-free", cf_response.text, cf_match)
-        if cf_stop is not None:
-            return Verdict(
-                pred=None, outcome="error",
-                reason=f"contextual calibration failed: {cf_stop.reason}",
-                extra=extra,
-            )
-        cf_scored = await self._scores(
-            cf_prompt, cf_response, ctx, "content-free", "content-free-sample", method=method
-        )
-        if isinstance(cf_scored, Verdict):
-            return Verdict(
-                pred=None, outcome="error",
-                reason=f"contextual calibration failed: {cf_scored.reason}", extra=extra,
-            )
-        q, _ = cf_scored
-        ctx.note("content-free", scores=q, method=method)
-        calibrated = calibrate(raw, q)
+        # Asked one after another, so that every run records the steps in the same order
+        # (a batch run takes one round per input; the requests are shared by every sample).
+        answers = [await self._content_free(prompt, fill, media, ctx, method)
+                   for fill, media in cf_media]
+        priors = {fill: a for (fill, _), a in zip(cf_media, answers, strict=True)
+                  if not isinstance(a, str)}
+        extra["content_free"] = {
+            "inputs": list(o.content_free),
+            "used": list(priors),
+            "failed": {fill: a for (fill, _), a in zip(cf_media, answers, strict=True)
+                       if isinstance(a, str)},
+            "prior_smoothing": o.prior_smoothing,
+        }
+        if not priors:
+            # Calibration was impossible, the answer was not: keep it, and say so.
+            extra["calibration_status"] = UNCALIBRATED
+            return _raw_verdict(raw, raw_pred, extra)
+        q = smooth(mean_distribution(list(priors.values())), o.prior_smoothing)
+        calibrated = calibrate(raw, q, ranked)
         extra["content_free_scores"] = q
-        tied = tied_top(calibrated, self.labels)
+        extra["calibration_status"] = f"calibrated over {', '.join(priors)}"
+        tied = tied_top({x: calibrated[x] for x in ranked}, ranked)
         if len(tied) > 1:
             # Calibration left several labels equally likely: the raw scores decide, and
             # if they tie too there is no answer (never the first label by default).
@@ -239,6 +311,28 @@ class Calibrated(BuiltinStrategy):
             extra["tie_broken_by"] = "raw_scores"
         return Verdict(pred=tied[0], outcome="ok", scores=calibrated, extra=extra)
 
+    async def _content_free(
+        self, prompt: Prompt, fill: str, media: Media, ctx: StepContext, method: str
+    ) -> dict[str, float] | str:
+        """One content-free input's distribution, or why it has none."""
+        cf_prompt = prompt.model_copy(update={"media": [media]})
+        response, step = await self.ask(ctx, cf_prompt, step=f"content-free-{fill}")
+        stop = non_answer(response, step)
+        if stop is None:
+            match = parse(response.text or "", self.labels)
+            if is_refusal(match):
+                stop = invalid(step, response.text, match)
+        if stop is not None:
+            ctx.note(step, content_free=fill)
+            return f"{stop.outcome}: {stop.reason}"
+        scored = await self._scores(_sent(cf_prompt, step), response, ctx, step,
+                                    f"content-free-{fill}-sample", method=method)
+        if isinstance(scored, Verdict):
+            ctx.note(step, content_free=fill)
+            return f"{scored.outcome}: {scored.reason}"
+        ctx.note(step, content_free=fill, scores=scored.dist, method=scored.method)
+        return scored.dist
+
     async def _scores(
         self,
         prompt: Prompt,
@@ -248,7 +342,7 @@ class Calibrated(BuiltinStrategy):
         sample_step: str,
         *,
         method: str | None = None,
-    ) -> tuple[dict[str, float], str] | Verdict:
+    ) -> Scores | Verdict:
         """The label distribution behind ``response``: from its log-probabilities, or
         by sampling when there are none and ``fallback="sampling"``."""
         o = self.options
@@ -256,7 +350,7 @@ class Calibrated(BuiltinStrategy):
         if method != "sampling" and lp:
             dist, found = label_distribution(lp, self.labels, floor=o.floor)
             if found:
-                return dist, "logprobs"
+                return Scores(dist, "logprobs", found)
             if o.fallback is None or method == "logprobs":
                 shown = sorted(lp, key=lambda k: -lp[k])[:8]
                 return Verdict(
@@ -272,12 +366,14 @@ class Calibrated(BuiltinStrategy):
         votes: list[str] = []
         statuses: list[str] = []
         for i in range(1, o.samples + 1):
-            gen = self.generation(
-                temperature=o.sampling_temperature,
-                seed=i if o.seed is None else o.seed + i,
+            gen = prompt.options.model_copy(update={
+                "temperature": o.sampling_temperature,
+                "seed": i if o.seed is None else o.seed + i,
+                "logprobs": False, "top_logprobs": None,
+            })
+            r, name = await self.ask(
+                ctx, prompt.model_copy(update={"options": gen}), step=f"{sample_step}-{i}"
             )
-            name = f"{sample_step}-{i}"
-            r = await ctx.ask(prompt.model_copy(update={"options": gen}), step=name)
             if non_answer(r, name) is not None:
                 statuses.append(r.status)
                 continue
@@ -296,4 +392,27 @@ class Calibrated(BuiltinStrategy):
                 pred=None, outcome="invalid",
                 reason=f"{step}: only {len(votes)} of the {o.samples} samples named a label",
             )
-        return empirical_distribution(votes, self.labels), "sampling"
+        dist = empirical_distribution(votes, self.labels, scale=o.samples)
+        return Scores(dist, "sampling", [x for x in self.labels if x in votes])
+
+
+def _sent(prompt: Prompt, step: str) -> Prompt:
+    """``prompt`` as the step that answered it was sent: a model that needed more tokens
+    once gets them for the follow-up asks (samples, content-free inputs) right away."""
+    if step.endswith(MORE_TOKENS):
+        options = prompt.options.model_copy(update={"max_tokens": REASONING_MAX_TOKENS})
+        return prompt.model_copy(update={"options": options})
+    return prompt
+
+
+def _top(scores: Mapping[str, float], ranked: Sequence[str]) -> str | None:
+    """The best of the ``ranked`` labels; None when two tie (never the first by default)."""
+    tied = tied_top(scores, ranked)
+    return tied[0] if len(tied) == 1 else None
+
+
+def _raw_verdict(raw: dict[str, float], raw_pred: str | None, extra: dict[str, Any]) -> Verdict:
+    if raw_pred is None:
+        return Verdict(pred=None, outcome="invalid", scores=raw, extra=extra,
+                       reason="raw scores tie between the top labels")
+    return Verdict(pred=raw_pred, outcome="ok", scores=raw, extra=extra)

@@ -6,7 +6,7 @@ import difflib
 import hashlib
 import json
 import random
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -27,6 +27,20 @@ from vlmfer.types import (
 )
 
 MediaWord = Literal["auto", "video", "image", "frames"]
+StepKind = Literal["label", "gate", "describe", "mapper"]
+
+#: The output-token cap each kind of step gets by default (``max_tokens="auto"``),
+#: sized to its answer: a label or a gate answer is one to three tokens, so 32 leaves
+#: room for a label in quotes, a short sentence or JSON; a description is a few
+#: sentences. A cap keeps a rambling model from producing a label inside a long
+#: cut-off answer, and keeps a local server from generating a thousand tokens of it.
+STEP_MAX_TOKENS: dict[str, int] = {"label": 32, "gate": 32, "describe": 512, "mapper": 32}
+#: When a step's whole default budget went to hidden reasoning (finish reason
+#: ``length`` and no text: reasoning models count their reasoning tokens against the
+#: cap), the step is asked once more with this cap, as step ``<name>-more-tokens``.
+REASONING_MAX_TOKENS = 4096
+#: The suffix of the step name for that second ask.
+MORE_TOKENS = "-more-tokens"
 
 
 class CommonOptions(Record):
@@ -45,7 +59,9 @@ class CommonOptions(Record):
     #: The word for the media in the prompt; "auto" follows the sample (see ``media_word``).
     media_word: MediaWord = "auto"
     temperature: float | None = Field(default=0.0, ge=0.0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    #: The output-token cap of every step: "auto" (each step's default, see
+    #: ``STEP_MAX_TOKENS``), a number for all steps, or "none" (send no cap).
+    max_tokens: Annotated[int, Field(ge=1)] | Literal["auto", "none"] | None = "auto"
     seed: int | None = 0
 
     @field_validator("labels")
@@ -107,6 +123,12 @@ def non_answer(response: Response, step: str) -> Verdict | None:
         fin = f" (finish reason {response.finish_reason})" if response.finish_reason else ""
         return Verdict(pred=None, outcome="invalid", reason=f"{step}: empty answer{fin}")
     return None
+
+
+def starved(response: Response) -> bool:
+    """Whether the output-token cap ran out before any answer text."""
+    return (response.status == "ok" and response.finish_reason == "length"
+            and not (response.text or "").strip())
 
 
 def answer_text(text: str, constrained: str | None) -> str:
@@ -226,15 +248,45 @@ class BuiltinStrategy(Strategy):
             "templates": template_refs(self.templates),
         }
 
-    def generation(self, **overrides: Any) -> GenerationOptions:
+    def generation(self, kind: StepKind = "label", **overrides: Any) -> GenerationOptions:
+        """The generation options of a ``kind`` step; ``overrides`` win."""
         o = self.options
         base: dict[str, Any] = {
             "temperature": o.temperature,
-            "max_tokens": o.max_tokens,
+            "max_tokens": self.max_tokens(kind),
             "seed": o.seed,
         }
         base.update(overrides)
         return GenerationOptions(**base)
+
+    def max_tokens(self, kind: StepKind) -> int | None:
+        """The cap sent for a ``kind`` step (None: no cap)."""
+        v = self.options.max_tokens
+        if v == "auto":
+            return STEP_MAX_TOKENS[kind]
+        if v == "none" or v is None:
+            return None
+        return int(v)
+
+    async def ask(
+        self, ctx: StepContext, prompt: Prompt, *, step: str, role: str = "main"
+    ) -> tuple[Response, str]:
+        """Ask ``prompt``; return the answer and the name of the step that gave it.
+
+        An answer starved by its default cap (finish reason ``length``, no text: a
+        reasoning model spent the budget thinking) is asked once more with
+        ``REASONING_MAX_TOKENS``. A cap the user set is theirs: never raised.
+        """
+        response = await ctx.ask(prompt, step=step, role=role)
+        # The cap is part of the prompt hash; the step also says it in plain words.
+        ctx.note(step, max_tokens=prompt.options.max_tokens)
+        if self.options.max_tokens == "auto" and starved(response):
+            options = prompt.options.model_copy(update={"max_tokens": REASONING_MAX_TOKENS})
+            step = f"{step}{MORE_TOKENS}"
+            response = await ctx.ask(prompt.model_copy(update={"options": options}),
+                                     step=step, role=role)
+            ctx.note(step, max_tokens=REASONING_MAX_TOKENS)
+        return response, step
 
     def prompt(
         self,
@@ -255,6 +307,7 @@ class BuiltinStrategy(Strategy):
         without a label list); its order for this sample is recorded.
         """
         template = self.templates[slot]
+        kind = cast(StepKind, self.slots()[slot][0])
         o = self.options
         spec = media_spec or o.media
         order: list[str] | None = None
@@ -281,7 +334,7 @@ class BuiltinStrategy(Strategy):
             text=text,
             media=media,
             media_spec=spec,
-            options=options if options is not None else self.generation(),
+            options=options if options is not None else self.generation(kind),
             constraint=resp_constraint,
             template=template.ref,
             label_order=order,

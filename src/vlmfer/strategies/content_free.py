@@ -1,5 +1,11 @@
-"""Content-free inputs for contextual calibration: a mid-grey image or a blank clip
-with the same size (and, for a clip, the same frame rate and frame count) as a sample.
+"""Content-free inputs for contextual calibration: images or clips with the same size
+(and, for a clip, the same frame rate and frame count) as a sample, that show nothing.
+
+Four fills are available, in the spirit of Zhao et al. (2021), who averaged the prior
+over several content-free strings ("N/A", "" and "[MASK]") because one is a noisy
+estimate: flat ``grey`` (128), ``black`` (0) and ``white`` (255), and ``noise``
+(uniform RGB noise whose bytes come from SHAKE-256 of a fixed text, so they are the same
+on every machine and every version; a clip gets fresh noise in every frame).
 
 The files are written once under ``<cache dir>/content-free/`` and reused, so their
 content hash, and with it the engine's response cache, is shared by every sample of
@@ -9,18 +15,25 @@ folder for "vlmfer".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal, get_args
 
 from vlmfer.errors import MediaError
 from vlmfer.types import Media
 
 #: Mid-grey, in 8-bit RGB.
 GREY = 128
+
+Fill = Literal["grey", "black", "white", "noise"]
+#: Every content-free fill, in the order they are asked.
+FILLS: tuple[Fill, ...] = get_args(Fill)
+_LEVEL = {"grey": GREY, "black": 0, "white": 255}
 
 _lock = threading.Lock()
 
@@ -35,22 +48,35 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vlmfer"))
 
 
-def content_free_media(media: Media) -> Media:
-    """A content-free stand-in for ``media`` (same shape), created on first use."""
+def content_free_media(media: Media, fill: Fill = "grey") -> Media:
+    """A content-free stand-in for ``media`` (same shape, ``fill``), created on first use."""
+    if fill not in FILLS:
+        raise ValueError(f"unknown content-free fill {fill!r}; choose from {list(FILLS)}")
     folder = cache_dir() / "content-free"
     if media.kind == "image":
         width, height = _image_size(media.path)
-        path = folder / f"grey-{width}x{height}.png"
-        _create_once(path, lambda tmp: _write_grey_png(tmp, width, height))
+        path = folder / f"{fill}-{width}x{height}.png"
+        _create_once(path, lambda tmp: _write_png(tmp, width, height, fill))
     else:
         width, height, rate, frames = _video_shape(media.path)
         suffix = ".avi" if media.path.suffix.lower() == ".avi" else ".mp4"
         fps = str(rate.numerator)
         if rate.denominator != 1:
             fps += f"_{rate.denominator}"
-        path = folder / f"blank-{width}x{height}-{fps}fps-{frames}f{suffix}"
-        _create_once(path, lambda tmp: _write_blank_clip(tmp, width, height, rate, frames))
+        # The grey clip keeps its first name, so caches written before the other fills hit.
+        stem = "blank" if fill == "grey" else f"{fill}-clip"
+        path = folder / f"{stem}-{width}x{height}-{fps}fps-{frames}f{suffix}"
+        _create_once(path, lambda tmp: _write_clip(tmp, width, height, rate, frames, fill))
     return Media.from_path(path)
+
+
+def _pixels(width: int, height: int, fill: Fill, frame: int = 0) -> bytes:
+    """RGB bytes of one ``width`` × ``height`` picture of ``fill``."""
+    n = width * height * 3
+    if fill == "noise":
+        seed = f"vlmfer content-free noise {width}x{height} frame {frame}".encode()
+        return hashlib.shake_256(seed).digest(n)
+    return bytes([_LEVEL[fill]]) * n
 
 
 def _create_once(path: Path, write: Callable[[Path], None]) -> None:
@@ -88,10 +114,12 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise MediaError(path, f"cannot read the image size for a content-free input: {e}") from e
 
 
-def _write_grey_png(path: Path, width: int, height: int) -> None:
+def _write_png(path: Path, width: int, height: int, fill: Fill) -> None:
     from PIL import Image
 
-    Image.new("RGB", (width, height), (GREY, GREY, GREY)).save(path, format="PNG")
+    Image.frombytes("RGB", (width, height), _pixels(width, height, fill)).save(
+        path, format="PNG"
+    )
 
 
 def _video_shape(path: Path) -> tuple[int, int, Fraction, int]:
@@ -116,20 +144,22 @@ def _video_shape(path: Path) -> tuple[int, int, Fraction, int]:
     return width, height, rate, frames
 
 
-def _write_blank_clip(path: Path, width: int, height: int, rate: Fraction, frames: int) -> None:
+def _write_clip(
+    path: Path, width: int, height: int, rate: Fraction, frames: int, fill: Fill
+) -> None:
     import av
     import numpy as np
 
-    # yuv420p needs even sizes; a 1-pixel difference does not change a blank clip.
+    # yuv420p needs even sizes; a 1-pixel difference does not change a content-free clip.
     w, h = width + width % 2, height + height % 2
-    grey = np.full((h, w, 3), GREY, dtype=np.uint8)
     with av.open(str(path), mode="w", options={"fflags": "+bitexact"}) as out:
         stream = out.add_stream("mpeg4", rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.flags |= av.codec.context.Flags.bitexact
         stream.thread_count = 1
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(grey, format="rgb24")
+            rgb = np.frombuffer(_pixels(w, h, fill, i if fill == "noise" else 0), np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb.reshape(h, w, 3), format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)

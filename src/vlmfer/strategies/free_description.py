@@ -98,7 +98,7 @@ class FreeDescription(BuiltinStrategy):
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
         prompt = self.prompt("describe", sample, step="describe", media_spec=run_media(ctx))
-        response = await ctx.ask(prompt, step="describe")
+        response, describe_step = await self.ask(ctx, prompt, step="describe")
         stop = non_answer(response, "describe")
         if stop is not None:
             return stop
@@ -107,13 +107,13 @@ class FreeDescription(BuiltinStrategy):
         # A refusal in plain text is not a description: no mapper may turn it into a label.
         as_answer = parse(description, self.labels)
         if is_refusal(as_answer):
-            ctx.note("describe", parsed=as_answer, mapper=o.mapper)
+            ctx.note(describe_step, parsed=as_answer, mapper=o.mapper)
             return Verdict(
                 pred=None, outcome="refused", reason=f"describe: {short(description)}",
                 extra=extra,
             )
 
-        step, read = "describe", description
+        step, read = describe_step, description
         if o.mapper == "lexicon":
             match = map_description(description, self.labels)
         elif o.mapper == "embedding":
@@ -130,7 +130,7 @@ class FreeDescription(BuiltinStrategy):
                 "mapper", sample, step=step, labels=self.labels, media=[],
                 description=description,
             )
-            mapped = await ctx.ask(map_prompt, step=step, role=role)
+            mapped, step = await self.ask(ctx, map_prompt, step=step, role=role)
             stop = non_answer(mapped, step)
             if stop is not None:
                 return stop.model_copy(update={"extra": extra})

@@ -39,7 +39,7 @@ async def ask_label(
     """One call that asks for one of ``labels`` with the "answer" template."""
     prompt = strategy.prompt("answer", sample, step=step, labels=labels, constraint=constrained,
                              media_spec=run_media(ctx))
-    response = await ctx.ask(prompt, step=step)
+    response, step = await strategy.ask(ctx, prompt, step=step)
     stop = non_answer(response, step)
     if stop is not None:
         return stop

@@ -63,19 +63,19 @@ class TwoStage(SingleShot):
 
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         o = self.options
-        gen = self.generation()
+        gen = self.generation("gate")
         if o.gate == "logprobs":
-            gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
+            gen = self.generation("gate", logprobs=True, top_logprobs=o.top_logprobs)
         prompt = self.prompt("gate", sample, step="gate", labels=self.gate_labels, options=gen,
                              media_spec=run_media(ctx))
-        response = await ctx.ask(prompt, step="gate")
+        response, gate_step = await self.ask(ctx, prompt, step="gate")
         stop = non_answer(response, "gate")
         if stop is not None:
             return stop
         extra: dict[str, Any] = {}
         match = parse(response.text or "", self.gate_labels, finish_reason=response.finish_reason)
         if is_refusal(match) or declines(match):
-            ctx.note("gate", parsed=match, gate=o.gate)
+            ctx.note(gate_step, parsed=match, gate=o.gate)
             return invalid("gate", response.text, match)
         if o.gate == "logprobs":
             if not response.logprobs:
@@ -93,12 +93,12 @@ class TwoStage(SingleShot):
             p_neutral = dist[self._neutral]
             is_neutral = p_neutral >= o.neutral_threshold
             ctx.note(
-                "gate", parsed=match, p_neutral=p_neutral, threshold=o.neutral_threshold,
+                gate_step, parsed=match, p_neutral=p_neutral, threshold=o.neutral_threshold,
                 gate="logprobs",
             )
             extra["p_neutral"] = p_neutral
         else:
-            ctx.note("gate", parsed=match, gate="text")
+            ctx.note(gate_step, parsed=match, gate="text")
             if match.label is None:
                 return invalid("gate", response.text, match)
             is_neutral = match.label == self._neutral
