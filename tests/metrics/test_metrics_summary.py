@@ -19,6 +19,9 @@ KEYS = {
     "per_class", "confusion_matrix", "neutral_rate", "gold_neutral_rate", "outcomes",
     "excluding_neutral", "usage", "cost_usd", "cost_known_calls", "predicted_distribution",
     "gold_distribution", "calibration",
+    # the docs' name for accuracy, the two conventions and what the intervals resampled
+    "war", "answered_only", "conventions", "error_reasons", "ci_resampling", "n_groups",
+    "metrics",
 }
 
 
@@ -90,7 +93,8 @@ def test_non_answers_are_columns_never_labels() -> None:
 def test_ci_shape_and_determinism() -> None:
     preds = [_pred(i, g, a) for i, (g, a) in enumerate(ANSWERS * 20)]
     m = summarize(preds, L3, seed=7, n_boot=500)
-    assert set(m["ci"]) == {"accuracy", "uar", "macro_f1"}
+    assert set(m["ci"]) == {"accuracy", "war", "uar", "macro_f1", "cohen_kappa", "neutral_rate"}
+    assert m["ci"]["war"] == m["ci"]["accuracy"]
     for name, (lo, hi) in m["ci"].items():
         assert lo <= m[name] <= hi and lo < hi
     assert summarize(preds, L3, seed=7, n_boot=500) == m
