@@ -300,17 +300,18 @@ class _Scorer:
     """Computes named metrics, with bootstrap intervals, on one set of samples."""
 
     def __init__(self, y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...],
-                 groups: IntArray | None, options: _Options) -> None:
+                 groups: IntArray | None, options: _Options, registry: Any = None) -> None:
         self.y_true, self.y_pred, self.labels = y_true, y_pred, labels
         self.groups, self.n_boot, self.seed = groups, options.n_boot, options.seed
         self.level, self.neutral = options.level, options.neutral
+        self.registry = registry
 
     def score(self, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, list[float]]]:
         values: dict[str, Any] = {}
         forms: dict[str, CmStat] = {}
         generic: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
         for name in names:
-            fn = resolve_metric(name)
+            fn = resolve_metric(name, registry=self.registry)
             kwargs = _run_kwargs(fn, self.neutral)
             try:
                 value = fn(self.y_true, self.y_pred, labels=list(self.labels), **kwargs)
@@ -377,6 +378,7 @@ def summarize(
     n_boot: int = 1000,
     neutral: str = "Neutral",
     level: float = 0.95,
+    registry: Any = None,
 ) -> dict[str, Any]:
     """All the numbers of ``metrics.json`` for a run's predictions.
 
@@ -390,6 +392,8 @@ def summarize(
     When predictions carry a ``group``, intervals resample whole groups.
     Raises ``MetricInputError`` for a repeated sample id, or a gold or predicted
     label outside ``labels``; ``UnknownMetricError`` for an unregistered name.
+    ``registry`` is the plugin registry to look names up in (default: the
+    process-wide one).
     """
     labs = check_labels(labels)
     if not labs:
@@ -405,7 +409,7 @@ def summarize(
     groups = [p.group for p in scored]
     gidx = group_index(groups, n)
     options = _Options(n_boot=n_boot, seed=seed, level=level, neutral=neutral)
-    values, ci = _Scorer(y_true, y_pred, labs, gidx, options).score(names)
+    values, ci = _Scorer(y_true, y_pred, labs, gidx, options, registry).score(names)
     _with_war(values, ci)
 
     has_neutral = neutral in labs
