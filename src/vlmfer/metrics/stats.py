@@ -120,12 +120,14 @@ def _draw_groups(
     used, inverse = np.unique(cells, return_inverse=True)
     per_group = np.zeros((n_groups, used.size), dtype=np.float64)
     np.add.at(per_group, (groups, inverse.ravel()), 1.0)
-    uniform = np.full(n_groups, 1.0 / n_groups)
     for start in range(0, n_boot, _GROUP_CHUNK):
-        stop = min(n_boot, start + _GROUP_CHUNK)
+        rows = min(n_boot, start + _GROUP_CHUNK) - start
         # How often each group is drawn when G groups are drawn with replacement.
-        times = rng.multinomial(n_groups, uniform, size=stop - start).astype(np.float64)
-        out[start:stop, used] = np.rint(times @ per_group).astype(np.int64)
+        picks = rng.integers(0, n_groups, size=(rows, n_groups))
+        picks += np.arange(rows)[:, None] * n_groups
+        times = np.bincount(picks.ravel(), minlength=rows * n_groups).reshape(rows, n_groups)
+        out[start:start + rows, used] = np.rint(times.astype(np.float64) @ per_group).astype(
+            np.int64)
     return out.reshape(n_boot, *shape)
 
 
