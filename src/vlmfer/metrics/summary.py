@@ -27,13 +27,13 @@ from vlmfer.metrics.core import (
     CmStat,
     IntArray,
     MetricInputError,
+    accuracy,
     check_labels,
-    cm_accuracy,
-    cm_column_rate,
-    cm_macro_f1,
-    cm_uar,
     counts_form_of,
     encode,
+    macro_f1,
+    neutral_rate,
+    uar,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
 from vlmfer.metrics.stats import (
@@ -159,13 +159,13 @@ def _usage_and_cost(preds: list[Prediction]) -> tuple[dict[str, int], dict[str, 
 
 
 def _scalar_block(y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...],
-                  neutral_col: int | None) -> dict[str, Any]:
-    cm = encode(y_true, y_pred, labels).counts()
+                  neutral: str | None) -> dict[str, Any]:
     return {
-        "accuracy": float(cm_accuracy(cm)),
-        "uar": float(cm_uar(cm)),
-        "macro_f1": float(cm_macro_f1(cm)),
-        "neutral_rate": None if neutral_col is None else float(cm_column_rate(cm, neutral_col)),
+        "accuracy": accuracy(y_true, y_pred, labels=labels),
+        "uar": uar(y_true, y_pred, labels=labels),
+        "macro_f1": macro_f1(y_true, y_pred, labels=labels),
+        "neutral_rate": None if neutral is None else neutral_rate(
+            y_true, y_pred, labels=labels, neutral=neutral),
     }
 
 
@@ -218,7 +218,7 @@ def _calibration(
     preds: list[Prediction],
     scored: list[Prediction],
     labels: tuple[str, ...],
-    neutral_col: int | None,
+    neutral: str | None,
 ) -> dict[str, Any] | None:
     raw = [_raw_scores(p) for p in preds]
     if not any(s is not None for s in raw):
@@ -240,8 +240,8 @@ def _calibration(
         "batch_method": BATCH_METHOD,
         "n_with_scores": sp.n_scored,
         "prior": sp.prior,
-        "raw_argmax": _scalar_block(y_true, column(sp.raw), labels, neutral_col),
-        "batch_calibrated": _scalar_block(y_true, column(sp.calibrated), labels, neutral_col),
+        "raw_argmax": _scalar_block(y_true, column(sp.raw), labels, neutral),
+        "batch_calibrated": _scalar_block(y_true, column(sp.calibrated), labels, neutral),
     }
 
 
@@ -460,7 +460,7 @@ def summarize(
         **cost,
         "predicted_distribution": {c: int(predicted[j]) for j, c in enumerate(columns)},
         "gold_distribution": {lab: int(support[i]) for i, lab in enumerate(labs)},
-        "calibration": _calibration(preds, scored, labs, neutral_col),
+        "calibration": _calibration(preds, scored, labs, neutral if has_neutral else None),
     }
     out: dict[str, Any] = to_jsonable(result)
     return out
