@@ -50,7 +50,7 @@ def _builtins() -> list[tuple[str, str]]:
 
 
 # Which page documents each kind of built-in name.
-PAGES = {"dataset": "datasets.md", "predictor": "backends.md", "strategy": "strategies.md",
+PAGES = {"dataset": "datasets.md", "predictor": "predictors.md", "strategy": "strategies.md",
          "metric": "metrics.md"}
 
 
@@ -77,7 +77,7 @@ def _option_models() -> list[tuple[str, str, type[BaseModel]]]:
     for cls_name, cls in inspect.getmembers(popts, inspect.isclass):
         if issubclass(cls, BaseModel) and cls.__module__ == popts.__name__ and \
                 cls_name.endswith("Options"):
-            found.append(("backends.md", cls_name, cls))
+            found.append(("predictors.md", cls_name, cls))
     return found
 
 

@@ -84,7 +84,8 @@ def test_unknown_provider_and_malformed_predictor_spec() -> None:
     reg = Registry()
     with pytest.raises(UnknownPredictorError) as info:
         vlmfer.get_predictor("opnai/gpt-5.2", registry=reg)
-    assert "Valid predictors" in str(info.value)
+    assert "unknown predictor provider 'opnai'" in str(info.value)
+    assert "Valid providers: gemini, mock, openai" in str(info.value)
     with pytest.raises(ConfigError, match="provider/model"):
         vlmfer.get_predictor("gpt-5.2", registry=reg)
 

@@ -40,6 +40,38 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vlmfer.predictors.catalog import known_models
+    from vlmfer.predictors.pricing import PRICES_AS_OF, price_table
+
+    prices = price_table()
+    rows = []
+    for m in known_models():
+        price = prices.lookup(m.provider, m.model)
+        rows.append({**m.model_dump(), "name": m.name, "retired": m.retired_on(),
+                     "price_per_1m": None if price is None else {
+                         "input": price.input, "output": price.output, "date": price.date,
+                         "source": price.source}})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max((len(r["name"]) for r in rows), default=5)
+    print(f"{'model':<{width}}  {'status':<10}  {'retires':<10}  {'alias → snapshot':<24}  "
+          "USD per 1M in/out")
+    for r in rows:
+        status = "retired" if r["retired"] else r["status"]
+        p = r["price_per_1m"]
+        cost = f"{p['input']:g} / {p['output']:g}" if p else "unknown"
+        print(f"{r['name']:<{width}}  {status:<10}  {r['retires'] or '-':<10}  "
+              f"{r['snapshot'] or '-':<24}  {cost}")
+        if r["note"]:
+            print(f"{'':<{width}}  {r['note']}")
+    print(f"\nStatus and dates as of the table's sources (see docs/predictors.md); prices as "
+          f"of {PRICES_AS_OF} (override with VLMFER_PRICES). Runs record the snapshot that "
+          "actually answered.")
+    return EXIT_OK
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -180,30 +212,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run an experiment (resumes if --out exists)")
     p.add_argument("config", nargs="?", help="experiment TOML file")
-    p.add_argument("--dataset")
-    p.add_argument("--data-root")
-    p.add_argument("--split")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--dataset", help="dataset name: caer, caer-s, folder, manifest or a "
+                   "plugin's (`vlmfer plugins` lists them)")
+    p.add_argument("--data-root", help="the dataset's folder (or manifest file)")
+    p.add_argument("--split", help="split to run, e.g. test (default: the dataset's own)")
+    p.add_argument("--limit", type=int,
+                   help="a seeded, stratified subset of N samples (same N, same samples)")
     p.add_argument("--classes", help="comma-separated labels to keep")
     p.add_argument("--model", help="provider/model, e.g. openai/gpt-5.2")
-    p.add_argument("--base-url")
-    p.add_argument("--strategy")
+    p.add_argument("--base-url", help="API base URL, e.g. http://127.0.0.1:8000/v1 for a local "
+                   "OpenAI-compatible server")
+    p.add_argument("--strategy", help="single-shot, six-class, two-stage, free-description, "
+                   "calibrated or a plugin's")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any option, e.g. strategy.mapper=llm (repeatable)")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--rpm", type=float)
-    p.add_argument("--tpm", type=float)
-    p.add_argument("--out")
+    p.add_argument("--concurrency", type=int, help="requests in flight at once")
+    p.add_argument("--rpm", type=float, help="requests-per-minute budget (the provider's limit)")
+    p.add_argument("--tpm", type=float, help="tokens-per-minute budget (the provider's limit)")
+    p.add_argument("--out", help="run folder; an existing one is resumed")
     p.add_argument("--dry-run", action="store_true", help="count, estimate and show a prompt")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-cache", action="store_true",
+                   help="ask the model again instead of reading the response cache")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (results still print)")
     p.add_argument("--batch", action="store_true", help="use the provider's batch API")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="also compute this registered metric into metrics.json (repeatable)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="recompute metrics from predictions.jsonl, write report")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder (written by vlmfer run or vlmfer import)")
     p.add_argument("--html", help="where to write the HTML report (default: RUN_DIR/report.html)")
     p.add_argument("--no-thumbnails", action="store_true",
                    help="leave media thumbnails out of the confusion gallery")
@@ -213,13 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="paired significance test between two runs")
-    p.add_argument("run_a")
-    p.add_argument("run_b")
+    p.add_argument("run_a", help="the first run folder")
+    p.add_argument("run_b", help="the second run folder (same samples, for paired tests)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_compare)
 
+    p = sub.add_parser("models", help="known model ids, prices, snapshots, retirement dates")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=_cmd_models)
+
     p = sub.add_parser("plugins", help="list every registered name")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=_cmd_plugins)
 
     p = sub.add_parser("emulator", help="serve a loopback emulator of the OpenAI and Gemini APIs")
@@ -232,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="delete Gemini Files API uploads that a crashed run left behind")
     p.add_argument("--prefix", default="vlmfer-", help="display-name prefix to delete")
     p.add_argument("--base-url", help="API base URL (default: Google's)")
-    p.add_argument("--api-version", default="v1beta")
+    p.add_argument("--api-version", default="v1beta",
+                   help="Gemini API version (default: %(default)s)")
     p.set_defaults(func=_cmd_cleanup)
 
     p = sub.add_parser("batch", help="provider batch APIs: submit, status, collect")

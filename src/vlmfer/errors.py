@@ -40,6 +40,11 @@ class UnknownNameError(ConfigError, KeyError):
     """A name that no plugin registered."""
 
     kind = "name"
+    #: How the name is called in messages, and its plural.
+    noun = "name"
+    plural = "names"
+    #: A sentence added after the listing (how to get more names).
+    more = ""
 
     def __init__(self, name: str, valid: Iterable[str]) -> None:
         self.name = name
@@ -47,7 +52,9 @@ class UnknownNameError(ConfigError, KeyError):
         close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(self.valid) if self.valid else "(none registered)"
-        self.message = f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {listing}"
+        self.message = f"unknown {self.noun} {name!r}.{hint} Valid {self.plural}: {listing}"
+        if self.more:
+            self.message += f". {self.more}"
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -55,19 +62,27 @@ class UnknownNameError(ConfigError, KeyError):
 
 
 class UnknownDatasetError(UnknownNameError):
-    kind = "dataset"
+    kind = noun = "dataset"
+    plural = "datasets"
 
 
 class UnknownPredictorError(UnknownNameError):
     kind = "predictor"
+    # A predictor is named provider/model; what can be unknown is the provider.
+    noun = "predictor provider"
+    plural = "providers"
+    more = ("Other providers come from plugins (e.g. pip install ./plugins/vlmfer-anthropic "
+            "for anthropic/<model>); `vlmfer plugins` lists what is installed")
 
 
 class UnknownStrategyError(UnknownNameError):
-    kind = "strategy"
+    kind = noun = "strategy"
+    plural = "strategies"
 
 
 class UnknownMetricError(UnknownNameError):
-    kind = "metric"
+    kind = noun = "metric"
+    plural = "metrics"
 
 
 class MediaError(VlmferError):

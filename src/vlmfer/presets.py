@@ -1,7 +1,7 @@
 """Model ids are configuration. Defaults are current models; the seed study's ids
 are kept only as named presets that reproduce it.
 
-Dates are as of 2026-11 (see docs/backends.md for sources).
+Dates are as of 2026-11 (see docs/predictors.md for sources).
 """
 
 from __future__ import annotations

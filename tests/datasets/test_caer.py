@@ -181,6 +181,19 @@ def test_root_at_the_wrong_level_gets_a_hint(caer_s_root: Path, registry: Regist
     assert f"Did you mean root={caer_s_root}" in msg
 
 
+def test_class_folders_without_a_split_point_to_the_folder_dataset(
+    caer_s_root: Path, tmp_path: Path, registry: Registry
+) -> None:
+    # The hint must not loop: "pass its parent and split='mine'" fails again under CAER.
+    mine = tmp_path / "mine"
+    shutil.move(caer_s_root / "test", mine)
+    msg = _error(registry, "caer-s", root=mine)
+    assert "split='mine'" not in msg
+    assert f"--dataset folder --data-root {mine}" in msg
+    files = [f for f in mine.rglob("*.png")]
+    assert len(get_dataset("folder", root=mine, registry=registry)) == len(files)
+
+
 def test_unknown_class_folder_says_how_to_map_or_ignore(
     caer_s_root: Path, registry: Registry, touch: Callable[..., Path]
 ) -> None:
@@ -188,6 +201,7 @@ def test_unknown_class_folder_says_how_to_map_or_ignore(
     touch(caer_s_root / "test" / "Contempt" / "0001.png", src.read_bytes())
     msg = _error(registry, "caer-s", root=caer_s_root)
     assert "unknown class folder test/Contempt/" in msg
+    assert "--set dataset.ignore=['Contempt']" in msg
     assert "label_map=" in msg and "ignore=['Contempt']" in msg
     ignored = get_dataset("caer-s", root=caer_s_root, ignore=["Contempt"], registry=registry)
     assert len(ignored) == 28
@@ -210,7 +224,8 @@ def test_empty_class_folder(caer_s_root: Path, registry: Registry) -> None:
 def test_missing_class_folder(caer_s_root: Path, registry: Registry) -> None:
     shutil.rmtree(caer_s_root / "test" / "Surprise")
     msg = _error(registry, "caer-s", root=caer_s_root)
-    assert "no folder for class(es) Surprise" in msg and "classes=" in msg
+    assert "no folder for class(es) Surprise" in msg
+    assert "--classes Anger,Disgust,Fear,Happy,Neutral,Sad" in msg
 
 
 def test_files_of_the_wrong_kind(
@@ -236,28 +251,37 @@ def test_nested_folder_in_a_class_folder(caer_s_root: Path, registry: Registry) 
     assert "unexpected folder test/Sad/more/" in _error(registry, "caer-s", root=caer_s_root)
 
 
-def test_symlink_escaping_the_root(caer_s_root: Path, tmp_path: Path, registry: Registry) -> None:
-    outside = tmp_path / "outside.png"
+def test_symlinks_are_followed_wherever_they_point(
+    caer_s_root: Path, tmp_path: Path, registry: Registry
+) -> None:
+    # A folder of links is how a subset is usually assembled: links out of the root work.
+    outside = tmp_path / "elsewhere" / "outside.png"
+    outside.parent.mkdir()
     outside.write_bytes((caer_s_root / "test" / "Sad" / "0001.png").read_bytes())
     link = caer_s_root / "test" / "Sad" / "0009.png"
     os.symlink(outside, link)
-    msg = _error(registry, "caer-s", root=caer_s_root)
-    assert "test/Sad/0009.png" in msg and "escapes the dataset root" in msg
-    link.unlink()
-    # A link that stays inside the root is fine.
-    os.symlink(caer_s_root / "test" / "Sad" / "0001.png", link)
-    assert len(get_dataset("caer-s", root=caer_s_root, registry=registry)) == 29
+    ds = get_dataset("caer-s", root=caer_s_root, registry=registry)
+    assert "test/Sad/0009.png" in ds.ids
+    assert ds.describe()["symlinks"] == {"n": 1,
+                                         "resolved_under": {os.path.realpath(outside.parent): 1}}
     link.unlink()
     os.symlink(tmp_path / "gone.png", link)
     assert "broken symlink" in _error(registry, "caer-s", root=caer_s_root)
 
 
-def test_symlinked_class_folder_escaping_the_root(
+def test_symlinked_class_folder_is_followed(
     caer_s_root: Path, tmp_path: Path, registry: Registry
 ) -> None:
+    n = len(get_dataset("caer-s", root=caer_s_root, registry=registry))
+    no_links = get_dataset("caer-s", root=caer_s_root, registry=registry).describe()
+    assert "symlinks" not in no_links
     shutil.move(caer_s_root / "test" / "Sad", tmp_path / "Sad")
     os.symlink(tmp_path / "Sad", caer_s_root / "test" / "Sad")
-    assert "escapes the dataset root" in _error(registry, "caer-s", root=caer_s_root)
+    ds = get_dataset("caer-s", root=caer_s_root, registry=registry)
+    assert len(ds) == n
+    links = ds.describe()["symlinks"]
+    assert list(links["resolved_under"]) == [str((tmp_path / "Sad").resolve())]
+    assert links["n"] == ds.class_counts()["Sad"]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,17 @@ def test_select_classes_is_case_insensitive_and_ordered() -> None:
     assert select_classes("x", ["sad", "ANGER"], LABELS) == ("Anger", "Sad")
     with pytest.raises(DatasetError, match="Did you mean 'Surprise'"):
         select_classes("x", ["Suprise"], LABELS)
+
+
+def test_resolve_root_says_what_kind_of_path_it_needs(tmp_path: Path) -> None:
+    from vlmfer.datasets.common import resolve_root
+    from vlmfer.errors import DatasetError
+
+    (tmp_path / "labels.csv").write_text("x")
+    with pytest.raises(DatasetError, match="is a folder; it must be a file"):
+        resolve_root("mine", tmp_path, expect="file")
+    with pytest.raises(DatasetError, match="is a file; it must be a folder"):
+        resolve_root("mine", tmp_path / "labels.csv")
+    assert resolve_root("mine", tmp_path / "labels.csv", expect="file").is_file()
+    assert resolve_root("mine", tmp_path, expect="any").is_dir()
+    assert resolve_root("mine", tmp_path / "labels.csv", expect="any").is_file()

@@ -130,19 +130,24 @@ def test_bad_manifests(tmp_path: Path, registry: Registry, touch: Callable[..., 
     assert re.search(message, msg), msg
 
 
-def test_symlink_in_a_manifest_escaping_its_folder(
+def test_symlinks_in_a_manifest_folder_are_followed_and_recorded(
     tmp_path: Path, registry: Registry, touch: Callable[..., Path]
 ) -> None:
     outside = touch(tmp_path / "outside.png", b"x")
     (tmp_path / "m").mkdir()
     os.symlink(outside, tmp_path / "m" / "link.png")
-    (tmp_path / "m" / "list.csv").write_text("path,label\nlink.png,Sad\n")
-    assert "resolves outside the manifest's folder" in _fails(registry, tmp_path / "m" / "list.csv")
-    os.symlink(tmp_path / "outside_dir", tmp_path / "m" / "sub")
     (tmp_path / "outside_dir").mkdir()
     touch(tmp_path / "outside_dir" / "x.png", b"x")
-    (tmp_path / "m" / "list.csv").write_text("path,label\nsub/x.png,Sad\n")
-    assert "resolves outside" in _fails(registry, tmp_path / "m" / "list.csv")
+    os.symlink(tmp_path / "outside_dir", tmp_path / "m" / "sub")
+    (tmp_path / "m" / "list.csv").write_text("path,label\nlink.png,Sad\nsub/x.png,Happy\n")
+    ds = get_dataset("manifest", root=tmp_path / "m" / "list.csv", registry=registry)
+    assert ds.ids == ["link.png", "sub/x.png"]
+    assert ds.describe()["symlinks"] == {
+        "n": 2, "resolved_under": {os.path.realpath(tmp_path): 1,
+                                   os.path.realpath(tmp_path / "outside_dir"): 1}}
+    os.unlink(tmp_path / "m" / "link.png")
+    os.symlink(tmp_path / "gone.png", tmp_path / "m" / "link.png")
+    assert "link.png (line 2)" in _fails(registry, tmp_path / "m" / "list.csv")
 
 
 def test_manifest_splits_and_roots(tmp_path: Path, registry: Registry,

@@ -54,8 +54,8 @@ def test_caching_page_lists_every_generation_option_in_the_key() -> None:
 
 
 def _identity_keys() -> list[tuple[str, str]]:
-    from vlmfer.predictors.gemini_backend import GeminiPredictor
-    from vlmfer.predictors.openai_backend import OpenAIPredictor
+    from vlmfer.predictors.gemini import GeminiPredictor
+    from vlmfer.predictors.openai import OpenAIPredictor
     from vlmfer.predictors.options import GeminiOptions, OpenAIOptions
 
     found = []

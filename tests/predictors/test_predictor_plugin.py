@@ -109,3 +109,19 @@ def test_listing_and_building_the_mock_import_no_sdk() -> None:
     """)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("old", "new", "cls"), [
+    ("openai_backend", "openai", "OpenAIPredictor"),
+    ("gemini_backend", "gemini", "GeminiPredictor"),
+])
+def test_renamed_predictor_modules_still_import_with_a_warning(old: str, new: str,
+                                                               cls: str) -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop(f"vlmfer.predictors.{old}", None)
+    with pytest.warns(DeprecationWarning, match=f"vlmfer.predictors.{new}"):
+        legacy = importlib.import_module(f"vlmfer.predictors.{old}")
+    current = importlib.import_module(f"vlmfer.predictors.{new}")
+    assert getattr(legacy, cls) is getattr(current, cls)

@@ -239,7 +239,7 @@ def test_options_are_validated(registry: Registry, tmp_path: Path) -> None:
         rafdb(registry, root, limit=0)
 
 
-def test_symlink_escaping_the_root_is_refused(registry: Registry, tmp_path: Path) -> None:
+def test_symlink_out_of_the_root_is_followed(registry: Registry, tmp_path: Path) -> None:
     root = write_rafdb(tmp_path / "basic", [("test_0001.jpg", RAF_CODES["Happy"])],
                        variants=("aligned",))
     outside = tmp_path / "outside.jpg"
@@ -247,5 +247,9 @@ def test_symlink_escaping_the_root_is_refused(registry: Registry, tmp_path: Path
     target = root / "Image/aligned/test_0001_aligned.jpg"
     target.unlink()
     target.symlink_to(outside)
-    with pytest.raises(DatasetError, match="escapes the dataset root"):
+    ds = rafdb(registry, root)
+    assert len(ds) == 1
+    target.unlink()
+    target.symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(DatasetError, match="broken symlink"):
         rafdb(registry, root)

@@ -10,11 +10,8 @@ that requests referred to, once their round is collected.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import io
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -25,7 +22,13 @@ from vlmfer.batch.jobs import JobPoll, RawResult, log
 from vlmfer.batch.store import BatchError, JobRecord, JobStatus, RequestRecord
 from vlmfer.predictors._common import redact
 from vlmfer.predictors.base import Predictor
-from vlmfer.predictors.gemini_backend import _CLEANUP_ERRORS, _TRANSPORT_ERRORS, GeminiPredictor
+from vlmfer.predictors.gemini import GeminiPredictor
+from vlmfer.predictors.gemini_files import (
+    TRANSPORT_ERRORS,
+    Upload,
+    UploadFailed,
+    UploadTimeout,
+)
 
 _STATUS: dict[str, JobStatus] = {
     "JOB_STATE_UNSPECIFIED": "pending",
@@ -55,8 +58,7 @@ class GeminiJobs:
         self.model = backend.model
         self.client = backend.client.aio
         self.where = backend.base_url
-        self.poll_s = backend.options.upload_poll_s
-        self.upload_timeout_s = backend.options.upload_timeout_s
+        self.files = backend.files
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -66,7 +68,7 @@ class GeminiJobs:
             # Not chained: the SDK's exception text carries the raw body.
             raise BatchError(f"{self.name}: {what}: HTTP {exc.code} {exc.status or ''} from "
                              f"{self.where}: {redact(exc.message or str(exc))}") from None
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise BatchError(f"{self.name}: {what}: could not reach {self.where} "
                              f"({type(exc).__name__}); check the network and base_url, then "
                              "run the same command again") from None
@@ -97,10 +99,8 @@ class GeminiJobs:
             if job.input_file is None:
                 data = "".join(self.line(r.key, r.body) + "\n" for r in records).encode()
                 with self._errors(f"uploading the input file of {job.tag}"):
-                    f = await self.client.files.upload(
-                        file=io.BytesIO(data),
-                        config=types.UploadFileConfig(mime_type="jsonl", display_name=job.tag))
-                job.input_file = f.name
+                    up = await self.files.upload(data, "jsonl", job.tag)
+                job.input_file = up.name
                 save()
             await self._wait_active(str(job.input_file))
             src = job.input_file
@@ -111,21 +111,16 @@ class GeminiJobs:
         self._apply(job, created)
 
     async def _wait_active(self, name: str) -> None:
-        deadline = time.monotonic() + self.upload_timeout_s
-        while True:
+        with self._errors(f"checking upload {name}"):
+            up: Upload = await self.files.get(name)
+        try:
             with self._errors(f"checking upload {name}"):
-                f = await self.client.files.get(name=name)
-            state = str(getattr(f.state, "value", f.state))
-            if state == "ACTIVE":
-                return
-            if state == "FAILED":
-                raise BatchError(f"{self.name}: the Files API could not process the batch "
-                                 f"input {name}: {f.error.message if f.error else 'no detail'}")
-            if time.monotonic() >= deadline:
-                raise BatchError(f"{self.name}: the batch input {name} was still {state} "
-                                 f"after {self.upload_timeout_s:g} s; run `vlmfer batch submit` "
-                                 "again later")
-            await asyncio.sleep(self.poll_s)
+                await self.files.wait_active(up)
+        except UploadFailed as exc:
+            raise BatchError(f"{self.name}: the batch input: {exc}") from None
+        except UploadTimeout as exc:
+            raise BatchError(f"{self.name}: the batch input {exc}; run `vlmfer batch submit` "
+                             "again later") from None
 
     async def find(self, job: JobRecord, since: float) -> bool:
         seen = 0
@@ -207,12 +202,7 @@ class GeminiJobs:
         await self.delete_files([n for n in [job.input_file, *job.output_files] if n])
 
     async def delete_files(self, names: list[str]) -> None:
-        for name in names:
-            try:
-                await self.client.files.delete(name=name)
-            except _CLEANUP_ERRORS as exc:
-                log.warning("%s: could not delete %s (%s); `vlmfer cleanup-uploads` removes "
-                            "vlmfer's leftovers", self.name, name, redact(str(exc))[:200])
+        await self.files.delete(names)
 
 
 def _error_text(code: Any, status: Any, message: Any) -> str:

@@ -19,7 +19,7 @@ from vlmfer.batch.jobs import JobPoll, RawResult, first_error, log
 from vlmfer.batch.store import BatchError, JobRecord, JobStatus, RequestRecord
 from vlmfer.predictors._common import redact
 from vlmfer.predictors.base import Predictor
-from vlmfer.predictors.openai_backend import OpenAIPredictor
+from vlmfer.predictors.openai import OpenAIPredictor
 
 _STATUS: dict[str, JobStatus] = {
     "validating": "pending",

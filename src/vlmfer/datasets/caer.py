@@ -100,10 +100,20 @@ class CaerDataset(ListedDataset):
         shown = ", ".join(names[:10]) or "(no folders)"
         hint = ""
         if any(self._label_of(n) is not None for n in names):
-            hint = (
-                " It looks like a split folder itself: pass its parent as root and "
-                f"split={self.root.name!r}."
-            )
+            if self.root.name in KNOWN_SPLITS:
+                hint = (
+                    " It looks like a split folder itself: pass its parent as root and "
+                    f"split={self.root.name!r} (--data-root {self.root.parent} "
+                    f"--split {self.root.name})."
+                )
+            else:
+                # Its parent has no split folder either: a CAER layout would fail again.
+                hint = (
+                    " It holds class folders without a split folder: read it with the "
+                    f"'folder' dataset (--dataset folder --data-root {self.root}), or move "
+                    f"it into {self.root}/../<split>/ with a split name of "
+                    f"{', '.join(KNOWN_SPLITS)}."
+                )
         else:
             for d in listing.dirs:
                 inner = {e.name for e in scan(self.root, Path(d.path), d.name).dirs}
@@ -150,8 +160,9 @@ class CaerDataset(ListedDataset):
                     f"dataset {self.name!r}: unknown class folder {rel}/."
                     f"{close_hint(folder.name, CAER_CLASSES)} CAER classes: "
                     f"{', '.join(CAER_CLASSES)}. Map it with "
-                    f"label_map={{{folder.name!r}: 'Anger'}} (any class), or skip it with "
-                    f"ignore=[{folder.name!r}]"
+                    f"--set dataset.label_map={{{folder.name}='Anger'}} (any class), or skip it "
+                    f"with --set dataset.ignore=[{folder.name!r}] (in Python: "
+                    f"label_map={{{folder.name!r}: 'Anger'}}, ignore=[{folder.name!r}])"
                 )
             if label not in keep:
                 continue
@@ -174,7 +185,8 @@ class CaerDataset(ListedDataset):
                 raise DatasetError(
                     f"dataset {self.name!r}: class folder {rel}/ is empty (no "
                     f"{self.expected_kind} files). Add its files, or skip it with "
-                    f"ignore=[{folder.name!r}] or classes=..."
+                    f"--set dataset.ignore=[{folder.name!r}] or keep other classes with "
+                    "--classes A,B (in Python: ignore=[...] or classes=[...])"
                 )
             seen.add(label)
         if bad:
@@ -188,7 +200,9 @@ class CaerDataset(ListedDataset):
             raise DatasetError(
                 f"dataset {self.name!r}: split {split!r} has no folder for class(es) "
                 f"{', '.join(missing)} under {self.root / split}. Add them, or keep only the "
-                f"classes present with classes=[...]"
+                f"classes present with --classes "
+                f"{','.join(lb for lb in self.labels if lb not in missing)} "
+                "(classes=[...] in Python)"
             )
         entries.sort(key=lambda e: e.id)
         return entries

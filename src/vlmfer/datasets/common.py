@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import random
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,14 @@ def media_kind(name: str) -> MediaKind | None:
     return None
 
 
-def resolve_root(dataset: str, root: Any, *, expect: Literal["dir", "file"] = "dir") -> Path:
-    """The absolute root, or a DatasetError saying what is wrong with it."""
+def resolve_root(
+    dataset: str, root: Any, *, expect: Literal["dir", "file", "any"] = "dir"
+) -> Path:
+    """The absolute root, or a DatasetError saying what is wrong with it.
+
+    ``expect`` is what the dataset reads: a folder (``"dir"``), one file (``"file"``), or
+    either (``"any"``: a file, or a folder in which the dataset finds its file).
+    """
     if root is None or (isinstance(root, str) and not root.strip()):
         raise DatasetError(
             f"dataset {dataset!r} needs a root: pass root=PATH "
@@ -140,22 +147,34 @@ def resolve_root(dataset: str, root: Any, *, expect: Literal["dir", "file"] = "d
         )
     if expect == "dir" and not path.is_dir():
         raise DatasetError(f"dataset {dataset!r}: root {path} is a file; it must be a folder")
+    if expect == "file" and not path.is_file():
+        raise DatasetError(
+            f"dataset {dataset!r}: root {path} is a folder; it must be a file. Pass the "
+            "file itself as root (--data-root FILE)"
+        )
     return path.resolve()
 
 
-def check_inside(root: Path, path: Path, rel: str) -> None:
-    """Refuse a symlink that points outside ``root`` (or nowhere)."""
+def check_link(path: Path, rel: str) -> Path:
+    """The target of a symlink, or a DatasetError when it points nowhere.
+
+    Symlinks are followed wherever they point: a folder of links is the usual way
+    to assemble a subset. The manifest records where they resolve (``describe``).
+    """
     try:
-        target = path.resolve(strict=True)
+        return path.resolve(strict=True)
     except (OSError, RuntimeError):
         raise DatasetError(
             f"{rel}: broken symlink (its target does not exist); fix or remove it"
         ) from None
-    if not target.is_relative_to(root):
-        raise DatasetError(
-            f"{rel}: symlink escapes the dataset root {root} (it points to {target}). "
-            "Copy the file into the root, or choose a root that contains both"
-        )
+
+
+def check_inside(root: Path, path: Path, rel: str) -> None:
+    """Deprecated: symlinks are followed wherever they point; use ``check_link``."""
+    warnings.warn("vlmfer.datasets.common.check_inside is deprecated: symlinks outside the "
+                  "root are followed now; use check_link(path, rel)", DeprecationWarning,
+                  stacklevel=2)
+    check_link(path, rel)
 
 
 @dataclass
@@ -167,7 +186,7 @@ class Listing:
 
 
 def scan(root: Path, folder: Path, rel: str) -> Listing:
-    """List ``folder`` (skipping hidden and junk names), checking symlinks stay in ``root``."""
+    """List ``folder`` (skipping hidden and junk names); a broken symlink is an error."""
     out = Listing()
     try:
         with os.scandir(folder) as it:
@@ -188,7 +207,7 @@ def scan(root: Path, folder: Path, rel: str) -> Listing:
                 "out of the dataset"
             ) from None
         if entry.is_symlink():
-            check_inside(root, Path(entry.path), join(rel, entry.name))
+            check_link(Path(entry.path), join(rel, entry.name))
         if entry.is_dir():
             out.dirs.append(entry)
         else:
@@ -277,8 +296,24 @@ def stratified_subsample(
 class ListedDataset(Dataset):
     """A dataset whose selection is a list of ``Entry`` made at construction time.
 
-    Subclasses set the attributes of ``Dataset`` and implement ``_list(split)``;
-    this class applies the common options and yields ``Sample`` objects lazily.
+    The contract for a subclass (docs/plugins.md walks through one):
+
+    - ``__init__`` sets ``self.options`` (parsed with ``parse_options``; a subclass of
+      ``DatasetOptions``), ``self.root`` (``resolve_root(...)``), ``self.splits`` (a tuple;
+      empty when the data has none), ``self.split`` (one of them, or None),
+      ``self.labels`` (the ordered label tuple, after ``select_classes``) and
+      ``self.media_kind`` (``"image"``, ``"video"`` or None when mixed); then it calls
+      ``self._select()`` last.
+    - ``_list(split)`` returns every ``Entry`` of that split (None: the only one) whose
+      label is in ``self.labels``, sorted by id. Each ``Entry.id`` is the file's path
+      relative to ``root`` with ``/`` separators: stable and unique, it is the sample id.
+      It raises ``DatasetError`` naming the file for anything malformed.
+    - ``_select()`` lists ``self.split``, applies ``limit`` (a seeded stratified subset)
+      and ``shuffle``, and keeps the result: iteration, ``len``, ``ids`` and
+      ``fingerprint`` all use it. Nothing is opened or decoded here.
+    - ``_path(entry)`` maps an entry to its file (default ``root / entry.id``); override
+      it when ids are not paths under ``root`` (a manifest with absolute paths, say).
+    - ``_sample(entry)`` builds the ``Sample`` lazily at iteration time.
     """
 
     name: ClassVar[str] = "listed"
@@ -351,7 +386,12 @@ class ListedDataset(Dataset):
         return out
 
     def fingerprint(self) -> str:
-        """SHA-256 over the sorted (id, size, label) of this selection."""
+        """SHA-256 over the sorted (id, size in bytes, label) of this selection.
+
+        It covers which files, their sizes and labels, not their bytes: an edit that keeps
+        a file's size is not seen here. The bytes are covered per sample by each request's
+        cache key, which includes the SHA-256 of the media sent (docs/datasets.md).
+        """
         if self._fingerprint is None:
             rows = []
             for entry in sorted(self._entries, key=lambda e: e.id):
@@ -367,8 +407,24 @@ class ListedDataset(Dataset):
             self._fingerprint = stable_hash(rows)
         return self._fingerprint
 
+    def symlinks(self) -> dict[str, Any] | None:
+        """Where the selection's symlinked files resolve: their count and target folders."""
+        targets: dict[str, int] = {}
+        n = 0
+        for entry in self._entries:
+            path = str(self._path(entry))
+            real = os.path.realpath(path)
+            if real != path:
+                n += 1
+                parent = os.path.dirname(real)
+                targets[parent] = targets.get(parent, 0) + 1
+        if not n:
+            return None
+        return {"n": n, "resolved_under": dict(sorted(targets.items()))}
+
     def describe(self) -> dict[str, Any]:
-        """Name, root, split and options, for the run manifest."""
+        """Name, root, split and options, for the run manifest (and where symlinks lead)."""
+        links = self.symlinks()
         return {
             "name": self.name,
             "root": str(self.root),
@@ -378,6 +434,7 @@ class ListedDataset(Dataset):
             "media_kind": self.media_kind,
             "n": len(self),
             "options": self.options.model_dump(mode="json", exclude={"split"}),
+            **({"symlinks": links} if links else {}),
         }
 
     def __repr__(self) -> str:

@@ -68,7 +68,7 @@ class ManifestDataset(ListedDataset):
         if split is not None:
             options["split"] = split
         self.options = parse_options(self.Options, self.name, options)
-        self.manifest = self._find_manifest(resolve_root(self.name, root, expect="file"))
+        self.manifest = self._find_manifest(resolve_root(self.name, root, expect="any"))
         self.root = self.manifest.parent
         rows = self._read()
         self._all_labels = self._label_set(rows)
@@ -226,8 +226,6 @@ class ManifestDataset(ListedDataset):
     def _check(self, rows: list[tuple[int, str, str, str | None, dict[str, Any]]]) -> list[Entry]:
         mapping = self.options.label_map
         seen: dict[str, int] = {}
-        real_dirs: dict[str, str] = {}
-        root_real = os.path.realpath(self.root)
         missing: list[str] = []
         bad: list[str] = []
         expected = self.options.kind
@@ -242,27 +240,12 @@ class ManifestDataset(ListedDataset):
                 )
             seen[rel] = n
             full = os.path.join(self.root, rel)
-            # Resolve each folder once: a 70k-row manifest has few distinct folders.
-            parent = os.path.dirname(full)
-            if parent not in real_dirs:
-                real_dirs[parent] = os.path.realpath(parent)
-            inside = real_dirs[parent] == root_real or real_dirs[parent].startswith(
-                root_real + os.sep
-            )
+            # Symlinks are followed wherever they lead (describe() records where).
             try:
-                st = os.lstat(full)
-                if stat.S_ISLNK(st.st_mode):
-                    target = os.path.realpath(full)
-                    inside = inside and target.startswith(root_real + os.sep)
-                    st = os.stat(full)
+                st = os.stat(full)
             except OSError:
                 missing.append(f"{rel} (line {n})")
                 continue
-            if not inside:
-                raise DatasetError(
-                    f"{where}: {rel!r} resolves outside the manifest's folder {self.root} "
-                    "(through a symlink); copy the file into that folder"
-                )
             kind = media_kind(rel)
             if kind is None or (expected is not None and kind != expected) or not stat.S_ISREG(
                 st.st_mode

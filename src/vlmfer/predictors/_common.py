@@ -1,4 +1,4 @@
-"""Helpers shared by the built-in backends (no SDK imports here)."""
+"""Helpers shared by the built-in predictors (no SDK imports here)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vlmfer import presets
 from vlmfer.errors import MissingKeyError, PredictorError
-from vlmfer.secrets import redact as redact  # one redaction rule for every backend
+from vlmfer.secrets import redact as redact  # one redaction rule for every predictor
 from vlmfer.types import Media, MediaSpec, Prompt
 
 if TYPE_CHECKING:

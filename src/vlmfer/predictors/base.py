@@ -14,7 +14,7 @@ from vlmfer.types import Capabilities, Prompt, Response
 
 
 class Predictor(ABC):
-    """A model backend, addressed as ``provider/model``."""
+    """A model predictor, addressed as ``provider/model``."""
 
     #: The provider prefix it is registered under (``openai``, ``gemini``, ``mock``).
     provider: ClassVar[str]

@@ -1,6 +1,6 @@
 """Built-in predictors (registered through the ``vlmfer`` entry-point group).
 
-The factories validate options first (no SDK needed), then import the backend
+The factories validate options first (no SDK needed), then import the predictor
 module, which imports its SDK: listing plugins or ``import vlmfer`` never loads
 openai or google-genai.
 """
@@ -13,10 +13,11 @@ from typing import Any
 from vlmfer.errors import MissingDependencyError
 from vlmfer.hookspecs import Register, hookimpl
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.catalog import GEMINI_MODELS, OPENAI_MODELS
 from vlmfer.predictors.options import GeminiOptions, MockOptions, OpenAIOptions, parse_options
 
 
-def _backend(module: str, sdk: str, install: str, what: str) -> Any:
+def _predictor_module(module: str, sdk: str, install: str, what: str) -> Any:
     try:
         importlib.import_module(sdk)
     except ImportError:
@@ -27,7 +28,7 @@ def _backend(module: str, sdk: str, install: str, what: str) -> Any:
 def openai_factory(model: str, **options: Any) -> Predictor:
     """``openai/<model>``: the OpenAI API or any OpenAI-compatible server (``base_url``)."""
     opts = parse_options(OpenAIOptions, "openai", options)
-    mod = _backend("openai_backend", "openai", "openai", "the openai/<model> predictor")
+    mod = _predictor_module("openai", "openai", "openai", "the openai/<model> predictor")
     predictor: Predictor = mod.OpenAIPredictor(model, opts)
     return predictor
 
@@ -35,7 +36,7 @@ def openai_factory(model: str, **options: Any) -> Predictor:
 def gemini_factory(model: str, **options: Any) -> Predictor:
     """``gemini/<model>``: the Gemini Developer API, with native video."""
     opts = parse_options(GeminiOptions, "gemini", options)
-    mod = _backend("gemini_backend", "google.genai", "google-genai",
+    mod = _predictor_module("gemini", "google.genai", "google-genai",
                    "the gemini/<model> predictor")
     predictor: Predictor = mod.GeminiPredictor(model, opts)
     return predictor
@@ -46,6 +47,11 @@ def mock_factory(model: str, **options: Any) -> Predictor:
     from vlmfer.predictors.mock import MockPredictor
 
     return MockPredictor(model, parse_options(MockOptions, "mock", options))
+
+
+# What `vlmfer models` lists; a plugin's factory can carry the same attribute.
+openai_factory.known_models = OPENAI_MODELS  # type: ignore[attr-defined]
+gemini_factory.known_models = GEMINI_MODELS  # type: ignore[attr-defined]
 
 
 @hookimpl

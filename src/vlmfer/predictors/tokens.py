@@ -1,6 +1,6 @@
 """Input-token estimates, made before a call (for TPM budgets, dry runs and costs).
 
-These follow the providers' published rules (see docs/backends.md for sources);
+These follow the providers' published rules (see docs/predictors.md for sources);
 every response also records the reported usage next to the estimate, so a wrong
 rule shows up as a gap in the run log rather than a silent error.
 """

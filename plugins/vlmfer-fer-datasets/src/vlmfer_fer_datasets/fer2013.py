@@ -177,7 +177,7 @@ class Fer2013Dataset(ListedDataset):
         if split is not None:
             options["split"] = split
         self.options = parse_options(self.Options, self.name, options)
-        self.csv_path = self._find_csv(resolve_root(self.name, root, expect="file"))
+        self.csv_path = self._find_csv(resolve_root(self.name, root, expect="any"))
         self.root = self.csv_path.parent
         self.media_kind = "image"
         self._read()

@@ -29,7 +29,7 @@ from vlmfer.datasets.common import (
     DatasetOptions,
     Entry,
     ListedDataset,
-    check_inside,
+    check_link,
     close_hint,
     media_kind,
     parse_options,
@@ -193,7 +193,7 @@ class RafDbDataset(ListedDataset):
                 f"{variant} images there (Image/{variant}/<name>), or choose the other "
                 f"variant with variant='aligned' or variant='original'.{hint}"
             )
-        check_inside(self.root, folder, f"Image/{variant}")
+        check_link(folder, f"Image/{variant}")
         return folder
 
     def image_path(self, name: str) -> str:
@@ -216,7 +216,7 @@ class RafDbDataset(ListedDataset):
             try:
                 st = os.lstat(full)
                 if stat.S_ISLNK(st.st_mode):
-                    check_inside(self.root, Path(full), rel)
+                    check_link(Path(full), rel)
                     st = os.stat(full)
             except OSError:
                 missing.append(f"{rel} (line {row.line})")

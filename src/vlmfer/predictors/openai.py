@@ -1,0 +1,565 @@
+"""``openai/<model>``: the OpenAI API, or any OpenAI-compatible server via ``base_url``.
+
+Imported only when such a predictor is built (it imports the openai SDK).
+Images go as ``image_url`` data URLs with ``detail``; a video goes as sampled
+frames in time order, with their timestamps in the text. The SDK's own retries
+are off: the engine owns retries, so a failure surfaces as one classified
+``PredictorError``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import openai
+from pydantic import ValidationError
+
+from vlmfer.errors import MediaError, PredictorError
+from vlmfer.predictors import pricing, tokens
+from vlmfer.predictors._common import (
+    WarnOnce,
+    candidate_labels,
+    constrained_label,
+    data_url,
+    frames_caption,
+    image_size,
+    label_logprobs,
+    malformed_error,
+    media_record,
+    parse_retry_after,
+    prepare,
+    redact,
+    resolve_key,
+    scaled,
+    status_error,
+    top_k,
+    transport_error,
+)
+from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.options import OpenAIOptions
+from vlmfer.types import Capabilities, Prompt, Response, Usage
+
+KEY_ENV = "OPENAI_API_KEY"
+OFFICIAL_URL = "https://api.openai.com/v1"
+SCHEMA_NAME = "fer_label"
+#: OpenAI's reasoning models return no logprobs (the gpt-5 family up to 5.2 and the o-series,
+#: as of 2026-06); on api.openai.com they declare none unless supports_logprobs=true.
+REASONING_FAMILIES = ("gpt-5", "o1", "o3", "o4")
+
+
+def _is_default_temperature(t: float) -> bool:
+    return t == 1.0
+
+
+def label_schema(labels: list[str]) -> dict[str, Any]:
+    """A strict JSON schema whose only field is one of ``labels``."""
+    return {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": list(labels)}},
+        "required": ["label"],
+        "additionalProperties": False,
+    }
+
+
+class OpenAIPredictor(Predictor):
+    """One chat-completions (or Responses) call per ``predict``."""
+
+    provider = "openai"
+
+    def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
+        self.model = model
+        self.options = opts = options or OpenAIOptions()
+        key = resolve_key(
+            opts.api_key.get_secret_value() if opts.api_key else None, [KEY_ENV], "openai",
+            hint=" (a local OpenAI-compatible server accepts any non-empty value)",
+        )
+        self.base_url = (opts.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL)
+        self.official = self.base_url.rstrip("/").startswith("https://api.openai.com")
+        self._secret = key  # only to scrub it from error messages
+        self._client = openai.AsyncOpenAI(
+            api_key=key, base_url=self.base_url, max_retries=0, timeout=opts.timeout_s
+        )
+        self._warn = WarnOnce(self.name)
+        json_schema = opts.supports_json_schema is not False
+        self.supports = {
+            "detail": opts.supports_detail is not False,
+            "json_schema": json_schema,
+            "logprobs": (opts.supports_logprobs if opts.supports_logprobs is not None
+                         else not (self.official and model.startswith(REASONING_FAMILIES))),
+            # An enum is asked as a one-field JSON schema, so it needs schema support.
+            "enum": json_schema and opts.supports_enum is not False,
+            "video_frames": opts.supports_video_frames is not False,
+            # Reasoning models on api.openai.com take only the default temperature.
+            "temperature": not (self.official and model.startswith(REASONING_FAMILIES)),
+        }
+        if opts.max_tokens_param == "auto":
+            self.max_tokens_param = "max_completion_tokens" if self.official else "max_tokens"
+        else:
+            self.max_tokens_param = opts.max_tokens_param
+        self.capabilities = Capabilities(
+            image=True,
+            video=False,
+            video_as_frames=self.supports["video_frames"],
+            max_images=opts.max_images,
+            logprobs=self.supports["logprobs"],
+            enum_output=self.supports["enum"],
+            json_schema=self.supports["json_schema"],
+        )
+        self._prices = pricing.price_table(opts.price_file)
+
+    # ---------------------------------------------------------------- contract
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "base_url": self.base_url, "options": self.options.public()}
+
+    def cache_identity(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "api": o.api,
+            "detail": o.detail if self.supports["detail"] else None,
+            "reasoning_effort": o.reasoning_effort,
+            "extra_body": o.extra_body,
+            "supports": self.supports,
+        }
+
+    def cost_usd(self, response: Response) -> float | None:
+        model = response.model_version or self.model
+        cost = self._prices.cost(
+            "openai", model, response.usage, batch=bool(response.details.get("batch"))
+        )
+        if cost is None and model != self.model:
+            cost = self._prices.cost(
+                "openai", self.model, response.usage, batch=bool(response.details.get("batch"))
+            )
+        return cost
+
+    def estimate_input_tokens(self, prompt: Prompt) -> int:
+        """Text at ~4 characters a token plus images by OpenAI's tile rule."""
+        from vlmfer.media import probe_video
+
+        total = tokens.text_tokens(prompt.system) + tokens.text_tokens(prompt.text)
+        total += tokens.MESSAGE_OVERHEAD * (2 if prompt.system else 1)
+        spec = prompt.media_spec
+        for m in prompt.media:
+            if m.kind == "image":
+                w, h = scaled(image_size(m.path), spec.max_side)
+                total += self._image_tokens(w, h)
+            else:
+                try:
+                    info = probe_video(m.path)
+                except MediaError:
+                    total += 8 * self._image_tokens(768, 768)
+                    continue
+                n = tokens.frames_in_spec(spec.frames, duration_s=info.duration_s,
+                                          frame_count=info.frame_count)
+                w, h = scaled((info.width, info.height), spec.max_side)
+                total += min(n, self.options.max_images) * self._image_tokens(w, h)
+                total += tokens.text_tokens("Frame 10 at 0.00 s, ") * n
+        return total
+
+    def _image_tokens(self, width: int, height: int) -> int:
+        detail = self.options.detail if self.supports["detail"] else "auto"
+        return tokens.openai_image_tokens(width, height, detail, self.model)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # ---------------------------------------------------------------- request
+
+    async def _content(
+        self, prompt: Prompt, api: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        prepared = []
+        for m in prompt.media:
+            if m.kind == "video" and not self.supports["video_frames"]:
+                raise PredictorError(
+                    f"{self.name}: {m.path} is a video, and this predictor was configured "
+                    "with supports_video_frames=false; use an image dataset or allow frames",
+                    retryable=False, kind="capability",
+                )
+            prepared.append(await prepare(m, prompt.media_spec,
+                                          "image" if m.kind == "image" else "frames"))
+        n_images = sum(len(p.parts) for p in prepared)
+        if n_images > self.options.max_images:
+            raise PredictorError(
+                f"{self.name}: this request would carry {n_images} images, over the cap of "
+                f"{self.options.max_images}; sample fewer frames (e.g. frames='uniform:8') or "
+                "send fewer media per prompt",
+                retryable=False, kind="too_many_images",
+            )
+        detail = self.options.detail if self.supports["detail"] else None
+        content: list[dict[str, Any]] = []
+        n_videos = sum(1 for m in prompt.media if m.kind == "video")
+        estimate = 0
+        for i, (m, prep) in enumerate(zip(prompt.media, prepared, strict=True), start=1):
+            if m.kind == "video":
+                caption = frames_caption(prep.parts, i if n_videos > 1 else None)
+                content.append(_text_part(api, caption))
+                estimate += tokens.text_tokens(caption)
+            for part in prep.parts:
+                content.append(_image_part(api, data_url(part), detail))
+                if part.width and part.height:
+                    estimate += self._image_tokens(part.width, part.height)
+        content.append(_text_part(api, prompt.text))
+        estimate += tokens.text_tokens(prompt.text) + tokens.text_tokens(prompt.system)
+        estimate += tokens.MESSAGE_OVERHEAD * (2 if prompt.system else 1)
+        info: dict[str, Any] = {
+            "detail": detail,
+            "images": n_images,
+            "estimated_input_tokens": estimate,
+        }
+        if prepared:
+            info["media"] = media_record(prepared)
+        return content, info
+
+    def _constraint(self, prompt: Prompt, dropped: list[str]) -> str | None:
+        if prompt.constraint is None:
+            return None
+        kind = prompt.constraint.kind
+        ok = self.supports["json_schema"] if kind == "json_schema" else self.supports["enum"]
+        if not ok:
+            dropped.append(f"constraint:{kind}")
+            self._warn(f"constraint:{kind}", f"this server does not support {kind} output "
+                       "(supports_json_schema or supports_enum is false); asking without it")
+            return None
+        return kind
+
+    def _temperature_ok(self, temperature: float) -> bool:
+        if self.supports["temperature"] or _is_default_temperature(temperature):
+            return True
+        self._warn("temperature", f"{self.model} takes only the default temperature; "
+                   f"temperature={temperature} is not sent")
+        return False
+
+    async def _request(
+        self, prompt: Prompt
+    ) -> tuple[dict[str, Any], list[str], str | None, dict[str, Any]]:
+        """The SDK ``create`` arguments, the candidate labels, the constraint kind and details.
+
+        Shared by ``predict`` and ``batch_request``, so an online call and a batch line carry
+        the same request.
+        """
+        api = self.options.api
+        content, details = await self._content(prompt, api)
+        dropped: list[str] = []
+        kind = self._constraint(prompt, dropped)
+        labels = candidate_labels(prompt) or []
+        want_logprobs = prompt.options.logprobs
+        if want_logprobs and not self.supports["logprobs"]:
+            want_logprobs = False
+            dropped.append("logprobs")
+            self._warn("logprobs", "this model or server returns no logprobs (override with "
+                       "supports_logprobs=true); asking without them")
+        if dropped:
+            details["dropped"] = dropped
+        details["api"] = api
+        k = top_k(prompt, labels)
+        if api == "responses":
+            kwargs = self._responses_kwargs(prompt, content, kind, want_logprobs, k)
+        else:
+            kwargs = self._chat_kwargs(prompt, content, kind, want_logprobs, k)
+        return kwargs, labels, kind, details
+
+    async def predict(self, prompt: Prompt) -> Response:
+        """One call; media is prepared in a worker thread first."""
+        kwargs, labels, kind, details = await self._request(prompt)
+        api = details["api"]
+        start = time.perf_counter()
+        try:
+            if api == "responses":
+                raw: Any = await self._client.responses.create(**kwargs)
+            else:
+                raw = await self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            # Not chained: OpenAI's 401 text echoes part of the key.
+            raise self._status_error(exc) from None
+        except openai.APIConnectionError as exc:  # includes APITimeoutError
+            raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
+        except (openai.APIResponseValidationError, ValidationError, ValueError) as exc:
+            # A non-JSON or schema-breaking 200 body (json.JSONDecodeError is a ValueError).
+            raise malformed_error(redact(f"{type(exc).__name__}: {str(exc)[:300]}", self._secret),
+                                  predictor=self.name, where=self.base_url) from exc
+        latency = time.perf_counter() - start
+        if api == "responses":
+            response = self._parse_responses(raw, labels, kind, details)
+        else:
+            response = self._parse_chat(raw, labels, kind, details)
+        response.latency_s = latency
+        response.cost_usd = self.cost_usd(response)
+        return response
+
+    # ---------------------------------------------------------------- batch
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (its base_url and key), for the batch API."""
+        return self._client
+
+    @property
+    def batch_endpoint(self) -> str:
+        """The endpoint every line of a batch input file names."""
+        return "/v1/responses" if self.options.api == "responses" else "/v1/chat/completions"
+
+    async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request body of one batch line, and what ``parse_batch_result`` needs later.
+
+        The body is what ``predict`` would send (vendor ``extra_body`` merged in, as the SDK
+        does). The context is JSON: the candidate labels, the constraint kind and the details.
+        """
+        kwargs, labels, kind, details = await self._request(prompt)
+        body = {k: v for k, v in kwargs.items() if k != "extra_body"}
+        body.update(kwargs.get("extra_body") or {})
+        return body, {"api": details["api"], "labels": labels, "kind": kind,
+                      "details": details}
+
+    def parse_batch_result(self, body: Any, context: dict[str, Any]) -> Response:
+        """Parse one batch result body exactly as ``predict`` parses an answer.
+
+        The response is marked ``details["batch"]`` and priced at the batch rate.
+        """
+        from openai.types.chat import ChatCompletion
+        from openai.types.responses import Response as OAIResponse
+
+        if not isinstance(body, dict):
+            raise malformed_error(f"a batch result body is a {type(body).__name__}, not an "
+                                  "object", predictor=self.name, where=self.base_url)
+        details = {**context.get("details", {}), "batch": True}
+        labels = list(context.get("labels") or [])
+        kind = context.get("kind")
+        # construct() builds nested models without validation, as the SDK does for replies.
+        if context.get("api") == "responses":
+            response = self._parse_responses(OAIResponse.construct(**body), labels, kind,
+                                             details)
+        else:
+            response = self._parse_chat(ChatCompletion.construct(**body), labels, kind, details)
+        response.cost_usd = self.cost_usd(response)
+        return response
+
+    def _status_error(self, exc: openai.APIStatusError) -> PredictorError:
+        detail = exc.message
+        body = exc.body
+        if isinstance(body, dict):
+            err = body.get("error", body)
+            if isinstance(err, dict) and err.get("message"):
+                detail = str(err["message"])
+        return status_error(
+            exc.status_code, redact(detail, self._secret), predictor=self.name, key_env=KEY_ENV,
+            where=self.base_url,
+            retry_after=parse_retry_after(exc.response.headers),
+        )
+
+    def _chat_kwargs(
+        self, prompt: Prompt, content: list[dict[str, Any]], kind: str | None,
+        want_logprobs: bool, k: int,
+    ) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if prompt.system:
+            messages.append({"role": "system", "content": prompt.system})
+        messages.append({"role": "user", "content": content})
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+        o = prompt.options
+        if o.temperature is not None and self._temperature_ok(o.temperature):
+            kwargs["temperature"] = o.temperature
+        if o.top_p is not None:
+            kwargs["top_p"] = o.top_p
+        if o.seed is not None:
+            kwargs["seed"] = o.seed
+        if o.max_tokens is not None:
+            kwargs[self.max_tokens_param] = o.max_tokens
+        if want_logprobs:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = k
+        if kind is not None and prompt.constraint is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "strict": True,
+                                "schema": label_schema(prompt.constraint.labels)},
+            }
+        if self.options.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = self.options.reasoning_effort
+        if self.options.extra_body:
+            kwargs["extra_body"] = self.options.extra_body
+        return kwargs
+
+    def _responses_kwargs(
+        self, prompt: Prompt, content: list[dict[str, Any]], kind: str | None,
+        want_logprobs: bool, k: int,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "input": [{"role": "user", "content": content}],
+        }
+        o = prompt.options
+        if prompt.system:
+            kwargs["instructions"] = prompt.system
+        if o.temperature is not None and self._temperature_ok(o.temperature):
+            kwargs["temperature"] = o.temperature
+        if o.top_p is not None:
+            kwargs["top_p"] = o.top_p
+        if o.max_tokens is not None:
+            kwargs["max_output_tokens"] = o.max_tokens
+        if o.seed is not None:
+            self._warn("seed", "the Responses API takes no seed; it is not sent")
+        if want_logprobs:
+            kwargs["top_logprobs"] = k
+            kwargs["include"] = ["message.output_text.logprobs"]
+        if kind is not None and prompt.constraint is not None:
+            kwargs["text"] = {"format": {"type": "json_schema", "name": SCHEMA_NAME,
+                                         "strict": True,
+                                         "schema": label_schema(prompt.constraint.labels)}}
+        if self.options.reasoning_effort is not None:
+            kwargs["reasoning"] = {"effort": self.options.reasoning_effort}
+        if self.options.extra_body:
+            kwargs["extra_body"] = self.options.extra_body
+        return kwargs
+
+    # ---------------------------------------------------------------- parsing
+
+    def _check_type(self, raw: Any, expected: type) -> None:
+        if not isinstance(raw, expected):
+            raise malformed_error(
+                f"expected a JSON {expected.__name__}, got {type(raw).__name__}",
+                predictor=self.name, where=self.base_url,
+            )
+
+    def _parse_chat(
+        self, raw: Any, labels: list[str], kind: str | None, details: dict[str, Any]
+    ) -> Response:
+        from openai.types.chat import ChatCompletion
+
+        self._check_type(raw, ChatCompletion)
+        if not raw.choices:
+            raise malformed_error("the response has no choices", predictor=self.name,
+                                  where=self.base_url)
+        choice = raw.choices[0]
+        message = choice.message
+        usage = _chat_usage(raw.usage)
+        _reconcile(details, usage)
+        finish = choice.finish_reason
+        common: dict[str, Any] = {"usage": usage, "model_version": raw.model,
+                                  "finish_reason": finish, "details": details}
+        if getattr(message, "refusal", None):
+            return Response(text=None, status="refused", reason=message.refusal, **common)
+        text = message.content
+        if finish == "content_filter":
+            details["partial_text"] = text
+            return Response(text=None, status="blocked", reason="content_filter", **common)
+        positions = [
+            (t.token, [(a.token, a.logprob) for a in (t.top_logprobs or [])]
+             or [(t.token, t.logprob)])
+            for t in ((choice.logprobs.content if choice.logprobs else None) or [])
+        ]
+        return _answer(text, positions, labels, kind, common)
+
+    def _parse_responses(
+        self, raw: Any, labels: list[str], kind: str | None, details: dict[str, Any]
+    ) -> Response:
+        from openai.types.responses import Response as OAIResponse
+
+        self._check_type(raw, OAIResponse)
+        usage = Usage()
+        if raw.usage is not None:
+            reasoning = raw.usage.output_tokens_details.reasoning_tokens or 0
+            usage = Usage(
+                input_tokens=raw.usage.input_tokens,
+                output_tokens=max(0, raw.usage.output_tokens - reasoning),
+                thinking_tokens=reasoning,
+                cached_input_tokens=raw.usage.input_tokens_details.cached_tokens or 0,
+            )
+        _reconcile(details, usage)
+        texts: list[str] = []
+        refusal = None
+        positions: list[tuple[str, list[tuple[str, float]]]] = []
+        for item in raw.output or []:
+            if getattr(item, "type", None) != "message":
+                continue
+            for part in item.content:
+                if part.type == "refusal":
+                    refusal = part.refusal
+                elif part.type == "output_text":
+                    texts.append(part.text)
+                    for lp in part.logprobs or []:
+                        alts = [(a.token, a.logprob) for a in lp.top_logprobs]
+                        positions.append((lp.token, alts or [(lp.token, lp.logprob)]))
+        reason = raw.incomplete_details.reason if raw.incomplete_details else None
+        finish = {"max_output_tokens": "length", "content_filter": "content_filter"}.get(
+            reason or "", reason or ("stop" if raw.status == "completed" else raw.status)
+        )
+        common: dict[str, Any] = {"usage": usage, "model_version": raw.model,
+                                  "finish_reason": finish, "details": details}
+        if refusal:
+            return Response(text=None, status="refused", reason=refusal, **common)
+        text = "".join(texts) if texts else None
+        if reason == "content_filter":
+            details["partial_text"] = text
+            return Response(text=None, status="blocked", reason="content_filter", **common)
+        if raw.status == "failed":
+            msg = raw.error.message if raw.error else "no detail"
+            raise malformed_error(f"the response failed: {msg}", predictor=self.name,
+                                  where=self.base_url)
+        return _answer(text, positions, labels, kind, common)
+
+
+def _answer(
+    text: str | None,
+    positions: list[tuple[str, list[tuple[str, float]]]],
+    labels: list[str],
+    kind: str | None,
+    common: dict[str, Any],
+) -> Response:
+    logprobs = None
+    if positions and labels and text:
+        logprobs = label_logprobs(positions, text, labels, kind)
+    label = constrained_label(text, labels, kind) if kind else None
+    if kind == "enum" and label is not None and text is not None:
+        # OpenAI has no bare enum output: the schema wraps the label in JSON.
+        # Unwrap it so an enum answer is the label itself on every predictor.
+        common["details"]["raw_text"] = text
+        text = label
+    return Response(text=text, label=label, logprobs=logprobs, **common)
+
+
+def _chat_usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    reasoning = 0
+    if usage.completion_tokens_details is not None:
+        reasoning = usage.completion_tokens_details.reasoning_tokens or 0
+    cached = 0
+    if usage.prompt_tokens_details is not None:
+        cached = usage.prompt_tokens_details.cached_tokens or 0
+    # Reasoning tokens are part of completion_tokens; keep them apart so that
+    # output + thinking is what is billed, as for Gemini.
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=max(0, (usage.completion_tokens or 0) - reasoning),
+        thinking_tokens=reasoning,
+        cached_input_tokens=cached,
+    )
+
+
+def _reconcile(details: dict[str, Any], usage: Usage) -> None:
+    details["reported_input_tokens"] = usage.input_tokens
+    est = details.get("estimated_input_tokens")
+    if est and usage.input_tokens:
+        details["estimate_ratio"] = round(usage.input_tokens / est, 3)
+
+
+def _text_part(api: str, text: str) -> dict[str, Any]:
+    return {"type": "input_text" if api == "responses" else "text", "text": text}
+
+
+def _image_part(api: str, url: str, detail: str | None) -> dict[str, Any]:
+    if api == "responses":
+        part: dict[str, Any] = {"type": "input_image", "image_url": url}
+        if detail:
+            part["detail"] = detail
+        return part
+    image: dict[str, Any] = {"url": url}
+    if detail:
+        image["detail"] = detail
+    return {"type": "image_url", "image_url": image}
