@@ -88,7 +88,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "strategy": {"name": args.strategy},
         "run": {"concurrency": args.concurrency, "rpm": args.rpm, "tpm": args.tpm,
                 "out": args.out, "cache": False if args.no_cache else None,
-                "quiet": True if args.quiet else None, "batch": True if args.batch else None},
+                "quiet": True if args.quiet else None, "batch": True if args.batch else None,
+                "metrics": args.metric or None},
     }
     exp = load_experiment(Path(args.config) if args.config else None, overrides=overrides,
                           sets=args.set)
@@ -178,7 +179,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from vlmfer.results import Run
 
     run = Run(Path(args.run_dir))
-    run.dir.read_manifest()  # a clear error if this is not a run folder
+    manifest = run.dir.read_manifest()  # a clear error if this is not a run folder
+    if args.metric:
+        from vlmfer.plugins import get_metric
+
+        for name in args.metric:
+            get_metric(name)  # an unknown name fails here, listing the valid ones
+        # Recorded in the manifest, so that a later `vlmfer report` computes the same set.
+        manifest.setdefault("engine", {})["metrics"] = list(dict.fromkeys(args.metric))
+        run.dir.write_manifest(manifest)
     run.recompute()
     path = run.report(Path(args.html) if args.html else None, thumbnails=not args.no_thumbnails)
     from vlmfer.report.markdown import write_markdown
@@ -228,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask the model again instead of reading the response cache")
     p.add_argument("--quiet", action="store_true", help="no progress bar (results still print)")
     p.add_argument("--batch", action="store_true", help="use the provider's batch API")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="also compute this registered metric into metrics.json (repeatable)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="recompute metrics from predictions.jsonl, write report")
@@ -235,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", help="where to write the HTML report (default: RUN_DIR/report.html)")
     p.add_argument("--no-thumbnails", action="store_true",
                    help="leave media thumbnails out of the confusion gallery")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="compute this registered metric too (repeatable); replaces the set the "
+                   "run recorded")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="paired significance test between two runs")

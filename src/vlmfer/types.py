@@ -100,6 +100,9 @@ class Sample(Record):
     media: Media
     label: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: Samples of one group are not independent (stills cut from one clip): bootstrap
+    #: intervals and paired tests resample whole groups. None: a group of its own.
+    group: str | None = None
 
 
 class MediaSpec(Record):
@@ -260,6 +263,8 @@ class Prediction(Record):
     scores: dict[str, float] | None = None
     cost_usd: float | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: The sample's group (``Sample.group``), so metrics recompute from predictions alone.
+    group: str | None = None
 
     def model_post_init(self, __context: Any) -> None:
         if self.outcome == "ok" and self.pred is None:

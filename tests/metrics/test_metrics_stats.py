@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from vlmfer.errors import UnknownMetricError
 from vlmfer.metrics import (
     MetricInputError,
     accuracy,
@@ -71,7 +72,8 @@ def test_bootstrap_ci_edge_cases() -> None:
     assert bootstrap_ci("accuracy", ["A"] * 10, ["error"] * 10) == (0.0, 0.0)
     with pytest.raises(MetricInputError, match="not a single number"):
         bootstrap_ci("confusion_matrix", ["A"], ["A"])
-    with pytest.raises(MetricInputError, match=r"unknown metric 'acuracy'.*accuracy"):
+    # Names are looked up in the plugin registry, like every other name.
+    with pytest.raises(UnknownMetricError, match=r"unknown metric 'acuracy'.*accuracy"):
         bootstrap_ci("acuracy", ["A"], ["A"])
     with pytest.raises(MetricInputError, match="n_boot must be a positive integer"):
         bootstrap_ci("accuracy", ["A"], ["A"], n_boot=0)

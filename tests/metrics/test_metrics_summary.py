@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from vlmfer.errors import UnknownMetricError
+from vlmfer.hookspecs import Register, hookimpl
 from vlmfer.metrics import MetricInputError, bootstrap_ci, summarize
+from vlmfer.plugins import Registry
 from vlmfer.types import Prediction, Step, Usage
 
 L7 = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
@@ -19,6 +22,9 @@ KEYS = {
     "per_class", "confusion_matrix", "neutral_rate", "gold_neutral_rate", "outcomes",
     "excluding_neutral", "usage", "cost_usd", "cost_known_calls", "predicted_distribution",
     "gold_distribution", "calibration",
+    # the docs' name for accuracy, the two conventions and what the intervals resampled
+    "war", "answered_only", "conventions", "error_reasons", "ci_resampling", "n_groups",
+    "metrics",
 }
 
 
@@ -90,7 +96,8 @@ def test_non_answers_are_columns_never_labels() -> None:
 def test_ci_shape_and_determinism() -> None:
     preds = [_pred(i, g, a) for i, (g, a) in enumerate(ANSWERS * 20)]
     m = summarize(preds, L3, seed=7, n_boot=500)
-    assert set(m["ci"]) == {"accuracy", "uar", "macro_f1"}
+    assert set(m["ci"]) == {"accuracy", "war", "uar", "macro_f1", "cohen_kappa", "neutral_rate"}
+    assert m["ci"]["war"] == m["ci"]["accuracy"]
     for name, (lo, hi) in m["ci"].items():
         assert lo <= m[name] <= hi and lo < hi
     assert summarize(preds, L3, seed=7, n_boot=500) == m
@@ -256,3 +263,102 @@ def test_calibration_keeps_non_answers_as_their_outcome_even_with_scores() -> No
     assert out["accuracy"] == 0.5
     assert out["calibration"]["raw_argmax"]["accuracy"] == 0.5
     assert out["calibration"]["batch_calibrated"]["accuracy"] == 0.5
+
+
+def test_answered_only_leaves_out_refused_blocked_and_error_but_keeps_invalid() -> None:
+    # gold:   H H H N N S S S      + S(error) + H(blocked)
+    # answer: H N refused N N S H invalid
+    preds = [*_run(), _pred(8, "Sad", "error"), _pred(9, "Happy", "blocked")]
+    m = summarize(preds, L3, n_boot=200)
+    assert m["n"] == 10 and m["accuracy"] == pytest.approx(4 / 10)
+    answered = m["answered_only"]
+    # refused, error and blocked are left out; invalid is answered and wrong
+    assert answered["n"] == 7 and answered["left_out"] == 3
+    assert answered["accuracy"] == pytest.approx(4 / 7) == answered["war"]
+    assert answered["uar"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
+    assert answered["macro_f1"] == pytest.approx((2 / 4 + 4 / 5 + 2 / 4) / 3)
+    assert set(answered["ci"]) == {"accuracy", "war", "uar", "macro_f1"}
+    lo, hi = answered["ci"]["accuracy"]
+    assert lo <= answered["accuracy"] <= hi
+    # errors stay visible: counted, with their reasons
+    assert m["outcomes"]["error"] == 1 and m["error_reasons"] == {"error by test": 1}
+    conventions = m["conventions"]
+    assert "counts as wrong" in conventions["headline"]
+    assert "ok or invalid" in conventions["answered_only"]
+    assert "left out of answered_only" in conventions["errors"]
+
+
+def test_war_is_accuracy_under_the_docs_name() -> None:
+    m = summarize(_run(), L3, n_boot=50)
+    assert m["war"] == m["accuracy"] and m["ci"]["war"] == m["ci"]["accuracy"]
+
+
+class _Tables:
+    """An inline plugin: one scalar metric without a vectorised form, one table."""
+
+    @hookimpl
+    def register_metrics(self, register: Register) -> None:
+        def happy_share(y_true: Any, y_pred: Any, *, labels: Any = None) -> float:
+            return sum(p == "Happy" for p in y_pred) / len(y_pred) if y_pred else float("nan")
+
+        def answer_counts(y_true: Any, y_pred: Any, *, labels: Any = None) -> dict[str, int]:
+            return {str(p): list(y_pred).count(p) for p in sorted(set(map(str, y_pred)))}
+
+        register("happy_share", happy_share)
+        register("answer_counts", answer_counts)
+
+
+def test_a_plugin_metric_reaches_the_summary_with_its_interval() -> None:
+    reg = Registry()
+    reg.register(_Tables(), name="tables")
+    try:
+        m = summarize(_run(), L3, n_boot=300, metrics=["happy_share", "answer_counts"],
+                      registry=reg)
+    finally:
+        reg.unregister("tables")
+    assert m["happy_share"] == pytest.approx(2 / 8)
+    lo, hi = m["ci"]["happy_share"]
+    assert lo <= 2 / 8 <= hi and lo < hi
+    # a table has no interval
+    assert m["answer_counts"] == {"Happy": 2, "Neutral": 3, "Sad": 1, "invalid": 1,
+                                  "refused": 1}
+    assert "answer_counts" not in m["ci"]
+    assert m["metrics"][-2:] == ["happy_share", "answer_counts"]
+    # the built-ins took the same path and are all there
+    assert {"accuracy", "uar", "macro_f1", "cohen_kappa"} <= set(m["ci"])
+
+
+def test_an_unknown_or_clashing_metric_name_is_explained() -> None:
+    with pytest.raises(UnknownMetricError, match="Did you mean 'macro_f1'"):
+        summarize(_run(), L3, n_boot=10, metrics=["macro_f"])
+    with pytest.raises(MetricInputError, match=r"would overwrite the metrics\.json field"):
+        summarize(_run(), L3, n_boot=10, metrics=["outcomes"])
+
+
+def _calibrated(i: int, gold: str, *, calibration: str) -> Prediction:
+    """As the ``calibrated`` strategy records it: final scores plus the raw ones."""
+    raw = {lab: 0.1 for lab in L3}
+    raw["Neutral"] = 0.6
+    raw[gold] = 0.3 if gold != "Neutral" else 0.8
+    final = dict(raw) if calibration == "none" else {lab: 1 / 3 for lab in L3}
+    if calibration != "none":
+        final[gold] = 0.5
+    pred = max(final, key=lambda k: final[k])
+    return Prediction(sample_id=f"s{i}", gold=gold, pred=pred, outcome="ok", scores=final,
+                      extra={"raw_scores": raw, "calibration": calibration})
+
+
+@pytest.mark.parametrize(("calibration", "method", "kind"), [
+    ("contextual", "contextual calibration", "calibrated"),
+    ("none", "none", "raw"),
+])
+def test_calibration_method_names_what_ran(calibration: str, method: str, kind: str) -> None:
+    preds = [_calibrated(i, L3[i % 3], calibration=calibration) for i in range(9)]
+    m = summarize(preds, L3, n_boot=10)
+    assert m["calibration"]["method"].startswith(method)
+    assert m["calibration"]["methods"] == {calibration: 9}
+    assert m["calibration"]["batch_method"].startswith("batch calibration")
+    forced = m["excluding_neutral"]["forced_six_way"]
+    assert forced["scores"] == kind
+    # forced six-way reads the final scores: right on every sample when calibrated
+    assert forced["accuracy"] == pytest.approx(1.0)

@@ -367,8 +367,8 @@ def _extras_run(tmp_path: Path, **extra: object) -> tuple[RunDir, str, str]:
 
 def test_answered_only_section(tmp_path: Path) -> None:
     _, page, md = _extras_run(tmp_path, answered_only={
-        "n": 34, "war": 0.61764, "uar": 0.5512, "macro_f1": 0.4987,
-        "ci": {"war": [0.4412, 0.7647]}})
+        "n": 34, "accuracy": 0.61764, "war": 0.61764, "uar": 0.5512, "macro_f1": 0.4987,
+        "ci": {"accuracy": [0.4412, 0.7647], "war": [0.4412, 0.7647], "uar": None}})
     assert '<h2 id="answered-only">Answered only (n = 34)</h2>' in page
     assert '<a href="#answered-only">' in page
     for value in ("61.8 %", "55.1 %", "49.9 %", "44.1–76.5"):
@@ -428,8 +428,9 @@ def test_forced_six_way_names_its_scores(tmp_path: Path) -> None:
 def test_extras_absent_or_false_show_nothing(report: tuple[RunDir, str],
                                              tmp_path: Path) -> None:
     _, page = report
-    for absent in ("Answered only", "snapshot", "Simulated answers", "[simulated]",
-                   "Scores used"):
+    # metrics.json always has the answered-only block: the report always shows it.
+    assert "Answered only (n = " in page
+    for absent in ("snapshot", "Simulated answers", "[simulated]"):
         assert absent not in page
     _, page, md = _extras_run(tmp_path, simulated=False, model_snapshots={})
     assert "Simulated answers" not in page and "Simulated" not in md

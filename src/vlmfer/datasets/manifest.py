@@ -1,4 +1,4 @@
-"""A CSV or JSONL file listing ``path,label[,split]``; paths are relative to the file.
+"""A CSV or JSONL file listing ``path,label[,split][,group]``; paths are relative to the file.
 
 Use it to bring in RAF-DB, AffectNet, DFEW and others without moving files::
 
@@ -8,8 +8,11 @@ Use it to bring in RAF-DB, AffectNet, DFEW and others without moving files::
     ds = vlmfer.get_dataset("manifest", root="RAF-DB/raf.csv", split="test",
                             label_map={"1": "Surprise", "4": "Happy", ...})
 
-Other columns go to ``Sample.metadata``. ``root`` is the manifest file, or a
-folder holding exactly one ``manifest.csv`` / ``manifest.jsonl``.
+An optional ``group`` column names the clip (or subject) a sample was cut from,
+so that bootstrap intervals and paired tests resample whole groups; an empty
+cell means a group of its own. Other columns go to ``Sample.metadata``.
+``root`` is the manifest file, or a folder holding exactly one
+``manifest.csv`` / ``manifest.jsonl``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from vlmfer.datasets.common import (
     wrong_kind_error,
 )
 from vlmfer.errors import DatasetError
+from vlmfer.types import Sample
 
 #: Manifest suffixes and their formats.
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -267,6 +271,15 @@ class ManifestDataset(ListedDataset):
     def _list(self, split: str | None) -> list[Entry]:
         keep = set(self.labels)
         return [e for e in self._rows if e.label in keep and (split is None or e.split == split)]
+
+    def _sample(self, entry: Entry) -> Sample:
+        sample = super()._sample(entry)
+        if "group" not in sample.metadata:
+            return sample
+        metadata = dict(sample.metadata)
+        raw = metadata.pop("group")
+        group = None if raw is None or not str(raw).strip() else str(raw).strip()
+        return sample.model_copy(update={"group": group, "metadata": metadata})
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

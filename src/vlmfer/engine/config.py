@@ -63,6 +63,8 @@ class RunConfig(BaseModel):
     batch: bool = False
     seed: int = 0
     n_boot: int = Field(default=1000, ge=0)
+    #: Registered metric names (plugins' too) computed into metrics.json besides the defaults.
+    metrics: list[str] | None = None
 
 
 class Experiment(BaseModel):

@@ -64,6 +64,8 @@ class EngineOptions(Record):
     retry_errors: bool = True
     n_boot: int = Field(default=1000, ge=0)
     seed: int = 0
+    #: Extra registered metrics for metrics.json; kept in the manifest for `vlmfer report`.
+    metrics: list[str] | None = None
     media: MediaSpec | None = None
 
 
@@ -279,11 +281,13 @@ class Engine:
                 scores=verdict.scores,
                 cost_usd=_total_cost(ctx.steps),
                 extra=verdict.extra,
+                group=sample.group,
             )
         except CallFailed as e:
             return Prediction(
                 sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
                 reason=e.reason, steps=ctx.steps, cost_usd=_total_cost(ctx.steps),
+                group=sample.group,
             )
         except (Pending, asyncio.CancelledError, ConfigError):
             raise
@@ -293,7 +297,7 @@ class Engine:
                 sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
                 reason=f"internal error in strategy {self.strategy.name!r}: "
                 f"{type(e).__name__}: {e}",
-                steps=ctx.steps, cost_usd=_total_cost(ctx.steps),
+                steps=ctx.steps, cost_usd=_total_cost(ctx.steps), group=sample.group,
             )
 
 

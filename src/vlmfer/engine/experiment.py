@@ -16,7 +16,7 @@ from vlmfer.engine.config import Experiment
 from vlmfer.engine.core import EngineOptions
 from vlmfer.engine.preflight import check_capabilities, run_media_spec
 from vlmfer.errors import ConfigError, MissingKeyError
-from vlmfer.plugins import get_dataset, get_predictor, get_strategy
+from vlmfer.plugins import get_dataset, get_metric, get_predictor, get_strategy
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
 from vlmfer.types import MediaSpec, Prompt, Response, Sample, Usage
@@ -69,10 +69,12 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
         same = spec.partition("/")[0] == main_provider
         roles[role] = _predictor(spec, exp.model.base_url if same else None, {}, notes)
     run = exp.run
+    for name in run.metrics or ():
+        get_metric(name)  # an unknown name fails before the first call, listing valid ones
     options = EngineOptions(
         concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
         max_attempts=run.max_attempts, progress=not run.quiet, seed=run.seed, n_boot=run.n_boot,
-        media=exp.media,
+        media=exp.media, metrics=run.metrics,
     )
     out = Path(run.out or exp.default_out())
     return Parts(dataset, predictor, strategy, roles, options, out)

@@ -3,8 +3,9 @@
 ``accuracy`` (WAR), ``uar``, ``macro_f1``, ``cohen_kappa``, ``neutral_rate``,
 ``per_class`` and ``confusion_matrix`` have the scikit-learn shape
 ``f(y_true, y_pred, *, labels=None)``; non-answers in ``y_pred`` count as wrong.
-``summarize`` turns a run's predictions into ``metrics.json``. Only numpy is
-imported here; scikit-learn and scipy are never needed.
+``summarize`` turns a run's predictions into ``metrics.json``. Point values
+come from scikit-learn, imported on first use (so ``import vlmfer`` stays light);
+the bootstrap scores confusion matrices with numpy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vlmfer.metrics.core import (
     cohen_kappa,
     confusion_matrix,
     correctness,
+    counts_form,
     macro_f1,
     neutral_rate,
     per_class,
@@ -36,11 +38,18 @@ from vlmfer.metrics.neutral import (
     excluding_neutral_subset,
     forced_six_way,
 )
-from vlmfer.metrics.stats import bootstrap_ci, mcnemar_exact, paired_bootstrap_diff
-from vlmfer.metrics.summary import summarize, to_jsonable
+from vlmfer.metrics.stats import (
+    bootstrap_ci,
+    mcnemar_exact,
+    paired_bootstrap_diff,
+    resolve_metric,
+    sign_flip_p_value,
+)
+from vlmfer.metrics.summary import DEFAULT_METRICS, summarize, to_jsonable
 
 __all__ = [
     "BUILTIN_METRICS",
+    "DEFAULT_METRICS",
     "FORCED_SIX_WAY",
     "NON_ANSWER_COLUMNS",
     "SUBSET",
@@ -54,6 +63,7 @@ __all__ = [
     "cohen_kappa",
     "confusion_matrix",
     "correctness",
+    "counts_form",
     "excluding_neutral_subset",
     "forced_six_way",
     "macro_f1",
@@ -62,7 +72,9 @@ __all__ = [
     "paired_bootstrap_diff",
     "per_class",
     "predictions_from_scores",
+    "resolve_metric",
     "scores_matrix",
+    "sign_flip_p_value",
     "summarize",
     "to_jsonable",
     "uar",

@@ -10,16 +10,21 @@ label: it counts as wrong everywhere and gets its own confusion-matrix column.
 ``None`` and a predicted string that is not in ``labels`` are counted under
 ``invalid`` (the answer named no usable label).
 
-Everything is computed from one integer confusion matrix, so the same code
-scores one run and a thousand bootstrap resamples at once (see ``stats``).
-numpy is the only dependency: no scikit-learn or scipy at import time.
+The point values come from scikit-learn (``confusion_matrix``,
+``balanced_accuracy_score``, ``f1_score``, ``cohen_kappa_score``), imported
+when a metric is first called so that ``import vlmfer`` stays light. The
+``cm_*`` functions compute the same numbers from (batches of) integer
+confusion matrices with numpy; ``stats`` uses them to score a thousand
+bootstrap resamples at once, which scikit-learn has no form for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -193,22 +198,101 @@ def cm_column_rate(cm: npt.NDArray[Any], column: int) -> FloatArray:
 CmStat = Callable[[npt.NDArray[Any]], FloatArray]
 
 
+#: ``form(labels, kwargs, labels_given)`` → the metric as a function of
+#: (batches of) confusion matrices, or None when it has none for these options.
+CountsForm = Callable[[tuple[str, ...], Mapping[str, Any], bool], CmStat | None]
+COUNTS_FORM_ATTR = "counts_form"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def counts_form(form: CountsForm) -> Callable[[_F], _F]:
+    """Give a metric a vectorised confusion-matrix form for the bootstrap.
+
+    A metric that is a function of the confusion matrix can carry one, so that
+    its bootstrap interval draws all resampled matrices at once instead of
+    calling it once per draw. Built-in and plugin metrics use the same hook::
+
+        @counts_form(lambda labels, kwargs, given: cm_accuracy)
+        def my_accuracy(y_true, y_pred, *, labels=None): ...
+    """
+
+    def attach(fn: _F) -> _F:
+        setattr(fn, COUNTS_FORM_ATTR, form)
+        return fn
+
+    return attach
+
+
+def counts_form_of(
+    fn: Callable[..., Any], labels: tuple[str, ...], kwargs: Mapping[str, Any], labels_given: bool
+) -> CmStat | None:
+    """The confusion-matrix form of ``fn`` for these options, or None."""
+    form = getattr(fn, COUNTS_FORM_ATTR, None)
+    if form is None:
+        return None
+    stat: CmStat | None = form(labels, kwargs, labels_given)
+    return stat
+
+
+def _plain(stat: CmStat) -> CountsForm:
+    """A counts form that exists only when the metric is called without extra options."""
+    return lambda labels, kwargs, given: None if kwargs else stat
+
+
+def _neutral_form(labels: tuple[str, ...], kwargs: Mapping[str, Any], given: bool) -> CmStat:
+    neutral = kwargs.get("neutral", "Neutral")
+    if neutral in labels:
+        col = labels.index(neutral)
+        return lambda cm: cm_column_rate(cm, col)
+    fill = np.nan if given else 0.0
+    return lambda cm: _div(np.full(np.shape(cm)[:-2], fill), np.asarray(cm).sum(axis=(-2, -1)))
+
+
+@contextmanager
+def _sklearn_quiet() -> Iterator[None]:
+    # Non-answer columns are "classes not in y_true" and absent labels are 0/0 to
+    # scikit-learn; both are expected here and documented, so its warnings are noise.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _sk_counts(enc: Encoded) -> IntArray:
+    """The confusion matrix with non-answer columns, from scikit-learn."""
+    k = len(enc.labels)
+    if len(enc.true) == 0:
+        return np.zeros((k, enc.n_columns), dtype=np.int64)
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+    # Square over every column code, then keep the label rows: gold is never a non-answer.
+    full = sk_confusion_matrix(enc.true, enc.pred, labels=np.arange(enc.n_columns))
+    return np.asarray(full[:k], dtype=np.int64)
+
+
 # --- public metrics --------------------------------------------------------------
 
 
+@counts_form(_plain(cm_accuracy))
 def accuracy(
     y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
 ) -> float:
     """WAR (weighted average recall): the share of samples predicted correctly.
 
-    Non-answers count as wrong. Empty input gives NaN.
+    Non-answers count as wrong. Empty input gives NaN. ``metrics.json`` gives it
+    under both ``accuracy`` and ``war``.
 
     >>> accuracy(["Happy", "Sad"], ["Happy", "refused"])
     0.5
     """
-    return float(cm_accuracy(encode(y_true, y_pred, labels).counts()))
+    enc = encode(y_true, y_pred, labels)
+    if len(enc.true) == 0:
+        return float("nan")
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(enc.true, enc.pred))
 
 
+@counts_form(_plain(cm_uar))
 def uar(
     y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
 ) -> float:
@@ -216,12 +300,19 @@ def uar(
 
     The mean runs over the labels that occur in ``y_true`` (all of which must be
     in ``labels``); a label with no gold sample has no recall and is left out.
-    Equals scikit-learn's ``balanced_accuracy_score`` with non-answers as wrong.
+    This is scikit-learn's ``balanced_accuracy_score`` with non-answers as wrong.
     Empty input gives NaN.
     """
-    return float(cm_uar(encode(y_true, y_pred, labels).counts()))
+    enc = encode(y_true, y_pred, labels)
+    if len(enc.true) == 0:
+        return float("nan")
+    from sklearn.metrics import balanced_accuracy_score
+
+    with _sklearn_quiet():
+        return float(balanced_accuracy_score(enc.true, enc.pred))
 
 
+@counts_form(_plain(cm_macro_f1))
 def macro_f1(
     y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
 ) -> float:
@@ -230,11 +321,21 @@ def macro_f1(
     The mean runs over the labels that occur in ``y_true`` or are predicted; a
     label that is predicted but never gold gets F1 = 0 and is included. A label
     absent from both (0/0) is left out. Non-answers add false negatives only.
+    This is scikit-learn's ``f1_score(average="macro")`` over those labels.
     Empty input gives NaN.
     """
-    return float(cm_macro_f1(encode(y_true, y_pred, labels).counts()))
+    enc = encode(y_true, y_pred, labels)
+    if len(enc.true) == 0:
+        return float("nan")
+    from sklearn.metrics import f1_score
+
+    present = np.union1d(enc.true, enc.pred[enc.pred < len(enc.labels)])
+    with _sklearn_quiet():
+        return float(f1_score(enc.true, enc.pred, labels=present, average="macro",
+                              zero_division=0.0))
 
 
+@counts_form(_plain(cm_cohen_kappa))
 def cohen_kappa(
     y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
 ) -> float:
@@ -242,11 +343,20 @@ def cohen_kappa(
 
     ``p_o`` is the accuracy and ``p_e`` the chance agreement from the gold and
     predicted label frequencies; non-answers agree with nothing. NaN when
-    ``p_e = 1`` (a single class everywhere) or on empty input.
+    ``p_e = 1`` (a single class everywhere) or on empty input. This is
+    scikit-learn's ``cohen_kappa_score`` over labels and non-answer columns.
     """
-    return float(cm_cohen_kappa(encode(y_true, y_pred, labels).counts()))
+    enc = encode(y_true, y_pred, labels)
+    if len(enc.true) == 0:
+        return float("nan")
+    from sklearn.metrics import cohen_kappa_score
+
+    with _sklearn_quiet():
+        value = float(cohen_kappa_score(enc.true, enc.pred, labels=np.arange(enc.n_columns)))
+    return value if np.isfinite(value) else float("nan")
 
 
+@counts_form(_neutral_form)
 def neutral_rate(
     y_true: Sequence[str],
     y_pred: Sequence[str | None],
@@ -264,7 +374,7 @@ def neutral_rate(
         if labels is not None or len(enc.true) == 0:
             return float("nan")
         return 0.0
-    return float(cm_column_rate(enc.counts(), enc.labels.index(neutral)))
+    return float(cm_column_rate(_sk_counts(enc), enc.labels.index(neutral)))
 
 
 class ConfusionMatrix(Record):
@@ -305,7 +415,7 @@ def confusion_matrix(
     return ConfusionMatrix(
         labels=list(enc.labels),
         columns=[*enc.labels, *NON_ANSWER_COLUMNS],
-        matrix=enc.counts().tolist(),
+        matrix=_sk_counts(enc).tolist(),
     )
 
 
@@ -335,7 +445,23 @@ def per_class(
     no gold sample, F1 is NaN only when both are missing (otherwise 0 if TP = 0).
     """
     enc = encode(y_true, y_pred, labels)
-    return per_class_from_counts(enc.counts(), enc.labels)
+    if len(enc.true) == 0:
+        return per_class_from_counts(enc.counts(), enc.labels)
+    from sklearn.metrics import precision_recall_fscore_support
+
+    with _sklearn_quiet():
+        precision, recall, f1, support = precision_recall_fscore_support(
+            enc.true, enc.pred, labels=np.arange(len(enc.labels)), zero_division=np.nan
+        )
+    return {
+        lab: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, lab in enumerate(enc.labels)
+    }
 
 
 def correctness(
@@ -347,8 +473,8 @@ def correctness(
     return result
 
 
-#: Scalar built-ins that are a function of the confusion matrix alone.
-#: ``stats`` uses this to bootstrap them without re-encoding each resample.
+#: The numpy forms of the scalar built-ins, by name (the same functions as
+#: their ``counts_form``); kept for callers that score confusion matrices.
 CM_STATS: dict[str, CmStat] = {
     "accuracy": cm_accuracy,
     "uar": cm_uar,

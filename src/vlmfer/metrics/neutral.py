@@ -19,11 +19,10 @@ from typing import Any
 from vlmfer.labels import is_tie
 from vlmfer.metrics.core import (
     MetricInputError,
+    accuracy,
     check_labels,
-    cm_accuracy,
-    cm_macro_f1,
-    cm_uar,
-    encode,
+    macro_f1,
+    uar,
 )
 from vlmfer.types import NON_ANSWERS
 
@@ -44,12 +43,11 @@ def _other_labels(labels: Sequence[str], neutral: str) -> tuple[str, ...]:
 def _scores(
     y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]
 ) -> dict[str, Any]:
-    cm = encode(y_true, y_pred, labels).counts()
     return {
         "n": len(y_true),
-        "accuracy": float(cm_accuracy(cm)),
-        "uar": float(cm_uar(cm)),
-        "macro_f1": float(cm_macro_f1(cm)),
+        "accuracy": accuracy(y_true, y_pred, labels=labels),
+        "uar": uar(y_true, y_pred, labels=labels),
+        "macro_f1": macro_f1(y_true, y_pred, labels=labels),
     }
 
 

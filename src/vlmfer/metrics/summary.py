@@ -3,12 +3,19 @@
 The result is plain JSON (ints, floats, strings, lists, dicts; NaN becomes
 null) and is the same for the same predictions, labels and seed.
 docs/metrics.md has the field reference.
+
+Every named metric, built-in or plugin, takes the same path: it is looked up
+in the plugin registry, computed under its registered name, and, when it is a
+single number, bootstrapped into ``ci``.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,21 +25,55 @@ from vlmfer.metrics.calibration import predictions_from_scores
 from vlmfer.metrics.core import (
     NON_ANSWER_COLUMNS,
     CmStat,
+    IntArray,
     MetricInputError,
+    accuracy,
     check_labels,
-    cm_accuracy,
-    cm_cohen_kappa,
-    cm_column_rate,
-    cm_macro_f1,
-    cm_uar,
+    counts_form_of,
     encode,
-    per_class_from_counts,
+    macro_f1,
+    neutral_rate,
+    uar,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
-from vlmfer.metrics.stats import bootstrap_distribution, percentile_interval
+from vlmfer.metrics.stats import (
+    bootstrap_distribution,
+    group_index,
+    is_scalar,
+    percentile_interval,
+    resampled_values,
+    resolve_metric,
+)
 from vlmfer.types import OUTCOMES, Prediction
 
-HEADLINE: dict[str, CmStat] = {"accuracy": cm_accuracy, "uar": cm_uar, "macro_f1": cm_macro_f1}
+#: The metrics every metrics.json holds, in this order. A run's ``metrics`` add to them.
+DEFAULT_METRICS: tuple[str, ...] = (
+    "accuracy", "uar", "macro_f1", "cohen_kappa", "neutral_rate", "per_class", "confusion_matrix",
+)
+#: The figures of ``answered_only`` (besides ``war``, the same number as ``accuracy``).
+ANSWERED_METRICS: tuple[str, ...] = ("accuracy", "uar", "macro_f1")
+#: Outcomes that are an answer from the model: ``invalid`` named no label of the set.
+ANSWERED_OUTCOMES: tuple[str, ...] = ("ok", "invalid")
+
+#: The conventions, named in metrics.json as they are in docs/metrics.md.
+CONVENTIONS: dict[str, str] = {
+    "headline": (
+        "n is every sample with a gold label; a non-answer (invalid, refused, blocked, error) "
+        "counts as wrong in accuracy (= war), uar, macro_f1, cohen_kappa, per_class and "
+        "excluding_neutral, and is in the denominator of neutral_rate"
+    ),
+    "answered_only": (
+        "only the samples the model answered (outcome ok or invalid; an answer outside the "
+        "label set is answered and wrong); refused, blocked and error samples are left out, as "
+        "most published zero-shot tables do"
+    ),
+    "errors": (
+        "an error is an infrastructure failure, not a model answer: it counts as wrong in the "
+        "headline figures, is left out of answered_only, and is counted in outcomes.error with "
+        "its reasons in error_reasons; a run with errors exits with code 1"
+    ),
+    "war": "war is accuracy: weighted average recall, the share of samples answered correctly",
+}
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "thinking_tokens", "cached_input_tokens")
 
 
@@ -118,13 +159,13 @@ def _usage_and_cost(preds: list[Prediction]) -> tuple[dict[str, int], dict[str, 
 
 
 def _scalar_block(y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...],
-                  neutral_col: int | None) -> dict[str, Any]:
-    cm = encode(y_true, y_pred, labels).counts()
+                  neutral: str | None) -> dict[str, Any]:
     return {
-        "accuracy": float(cm_accuracy(cm)),
-        "uar": float(cm_uar(cm)),
-        "macro_f1": float(cm_macro_f1(cm)),
-        "neutral_rate": None if neutral_col is None else float(cm_column_rate(cm, neutral_col)),
+        "accuracy": accuracy(y_true, y_pred, labels=labels),
+        "uar": uar(y_true, y_pred, labels=labels),
+        "macro_f1": macro_f1(y_true, y_pred, labels=labels),
+        "neutral_rate": None if neutral is None else neutral_rate(
+            y_true, y_pred, labels=labels, neutral=neutral),
     }
 
 
@@ -140,11 +181,44 @@ def _raw_scores(p: Prediction) -> dict[str, float] | None:
     return p.scores
 
 
+def _calibration_of(p: Prediction) -> str | None:
+    """What turned the model's scores into ``p.scores``: ``"none"`` when they are the
+    model's own, the strategy's recorded method (e.g. ``"contextual"``) when they
+    differ from the raw ones, None without scores."""
+    if p.scores is None:
+        return None
+    raw = _raw_scores(p)
+    if raw is None or raw == p.scores:
+        return "none"
+    named = p.extra.get("calibration")
+    return named if isinstance(named, str) and named != "none" else "calibrated"
+
+
+_METHODS = {
+    "none": "none: the run's answers are the argmax of the model's own scores",
+    "contextual": (
+        "contextual calibration (Zhao et al. 2021): the run's answers are the argmax of the "
+        "scores divided by the model's distribution on content-free input"
+    ),
+}
+BATCH_METHOD = (
+    "batch calibration (Zhou et al. 2024), applied at report time to the raw scores: "
+    "scores divided by their run mean"
+)
+
+
+def _method_text(counts: Mapping[str, int]) -> str:
+    if len(counts) == 1:
+        (name,) = counts
+        return _METHODS.get(name, f"{name}: as recorded by the strategy")
+    return "mixed: " + ", ".join(f"{k} ({v})" for k, v in sorted(counts.items()))
+
+
 def _calibration(
     preds: list[Prediction],
     scored: list[Prediction],
     labels: tuple[str, ...],
-    neutral_col: int | None,
+    neutral: str | None,
 ) -> dict[str, Any] | None:
     raw = [_raw_scores(p) for p in preds]
     if not any(s is not None for s in raw):
@@ -155,44 +229,176 @@ def _calibration(
     y_true = [str(p.gold) for p in scored]
 
     def column(source: list[str | None]) -> list[str | None]:
-        out: list[str | None] = []
-        for p in scored:
-            v = source[index[p.sample_id]]
-            # No scores: a non-answer stays its outcome; an answer without scores is invalid.
-            # A non-answer stays its outcome even when it carries scores; an answer without
-            # usable scores is invalid.
-            out.append(p.outcome if p.outcome != "ok" else v)
-        return out
+        # A non-answer stays its outcome even when it carries scores; an answer without
+        # usable scores is invalid.
+        return [p.outcome if p.outcome != "ok" else source[index[p.sample_id]] for p in scored]
 
+    methods = Counter(m for p in preds if (m := _calibration_of(p)) is not None)
     return {
-        "method": "batch calibration (Zhou et al. 2024): scores divided by their run mean",
+        "method": _method_text(methods) if methods else _METHODS["none"],
+        "methods": dict(sorted(methods.items())),
+        "batch_method": BATCH_METHOD,
         "n_with_scores": sp.n_scored,
         "prior": sp.prior,
-        "raw_argmax": _scalar_block(y_true, column(sp.raw), labels, neutral_col),
-        "batch_calibrated": _scalar_block(y_true, column(sp.calibrated), labels, neutral_col),
+        "raw_argmax": _scalar_block(y_true, column(sp.raw), labels, neutral),
+        "batch_calibrated": _scalar_block(y_true, column(sp.calibrated), labels, neutral),
     }
+
+
+def _forced_scores_kind(scored: list[Prediction]) -> str | None:
+    """Whether forced six-way read calibrated or raw scores (the run's final ones)."""
+    kinds = {_calibration_of(p) for p in scored} - {None}
+    if not kinds:
+        return None
+    if kinds == {"none"}:
+        return "raw"
+    return "calibrated" if "none" not in kinds else "mixed"
+
+
+_STRUCTURAL = frozenset({
+    "n", "n_unlabelled", "war", "ci", "bootstrap", "ci_resampling", "n_groups",
+    "gold_neutral_rate", "outcomes", "error_reasons", "excluding_neutral", "answered_only",
+    "usage", "cost_usd", "cost_known_calls", "predicted_distribution", "gold_distribution",
+    "calibration", "conventions", "metrics",
+})
+
+
+def metric_names(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    """The default metrics followed by ``metrics`` (repeats dropped, order kept).
+
+    Raises ``MetricInputError`` for a name that would overwrite another field of
+    metrics.json.
+    """
+    names = tuple(dict.fromkeys([*DEFAULT_METRICS, *(metrics or ())]))
+    clash = [n for n in names if n in _STRUCTURAL]
+    if clash:
+        raise MetricInputError(
+            f"metric name(s) {clash} would overwrite the metrics.json field of that name; "
+            f"register the metric under another name (taken: {', '.join(sorted(_STRUCTURAL))})"
+        )
+    return names
+
+
+def _run_kwargs(fn: Callable[..., Any], neutral: str) -> dict[str, Any]:
+    """Run-level options a metric declares that it takes (today: ``neutral``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"neutral": neutral} if "neutral" in params else {}
+
+
+@dataclass(frozen=True)
+class _Options:
+    n_boot: int
+    seed: int
+    level: float
+    neutral: str
+
+
+class _Scorer:
+    """Computes named metrics, with bootstrap intervals, on one set of samples."""
+
+    def __init__(self, y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...],
+                 groups: IntArray | None, options: _Options, registry: Any = None) -> None:
+        self.y_true, self.y_pred, self.labels = y_true, y_pred, labels
+        self.groups, self.n_boot, self.seed = groups, options.n_boot, options.seed
+        self.level, self.neutral = options.level, options.neutral
+        self.registry = registry
+
+    def score(self, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, list[float]]]:
+        values: dict[str, Any] = {}
+        forms: dict[str, CmStat] = {}
+        generic: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
+        for name in names:
+            fn = resolve_metric(name, registry=self.registry)
+            kwargs = _run_kwargs(fn, self.neutral)
+            try:
+                value = fn(self.y_true, self.y_pred, labels=list(self.labels), **kwargs)
+            except MetricInputError:
+                raise
+            except Exception as exc:
+                raise MetricInputError(
+                    f"metric {name!r} failed on this run's predictions: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            values[name] = value
+            if not is_scalar(value):
+                continue  # a table (confusion_matrix, per_class) has no interval
+            stat = counts_form_of(fn, self.labels, kwargs, True)
+            if stat is not None:
+                forms[name] = stat
+            else:
+                generic[name] = (fn, kwargs)
+        ci: dict[str, list[float]] = {}
+        if forms:
+            enc = encode(self.y_true, self.y_pred, self.labels)
+            boot = bootstrap_distribution(
+                enc.counts(), forms, n_boot=self.n_boot, seed=self.seed,
+                cells=enc.true * enc.n_columns + enc.pred, groups=self.groups,
+            )
+            ci.update({k: list(percentile_interval(v, self.level)) for k, v in boot.items()})
+        for name, (fn, kwargs) in generic.items():
+            draws = resampled_values(fn, [self.y_true, self.y_pred], self.labels, self.n_boot,
+                                  self.seed, kwargs, self.groups)[0]
+            ci[name] = list(percentile_interval(draws, self.level))
+        return values, {name: ci[name] for name in names if name in ci}
+
+
+def _with_war(values: dict[str, Any], ci: dict[str, list[float]]) -> None:
+    """``war`` next to ``accuracy``: the docs' name for the same number."""
+    if "accuracy" in values:
+        values["war"] = values["accuracy"]
+    if "accuracy" in ci:
+        ci["war"] = ci["accuracy"]
+
+
+def _answered_only(scored: list[Prediction], labels: tuple[str, ...], groups: Sequence[Any],
+                   options: _Options) -> dict[str, Any]:
+    keep = [i for i, p in enumerate(scored) if p.outcome in ANSWERED_OUTCOMES]
+    y_true = [str(scored[i].gold) for i in keep]
+    y_pred: list[str | None] = [_answer(scored[i]) for i in keep]
+    gidx = group_index([groups[i] for i in keep], len(keep))
+    values, ci = _Scorer(y_true, y_pred, labels, gidx, options).score(ANSWERED_METRICS)
+    _with_war(values, ci)
+    return {"n": len(keep), "left_out": len(scored) - len(keep), **values, "ci": ci}
+
+
+def _error_reasons(preds: list[Prediction]) -> dict[str, int]:
+    reasons = Counter((p.reason or "(no reason recorded)") for p in preds if p.outcome == "error")
+    return dict(reasons.most_common())
 
 
 def summarize(
     predictions: Iterable[Prediction | Mapping[str, Any]],
     labels: Sequence[str],
     *,
+    metrics: Sequence[str] | None = None,
     seed: int = 0,
     n_boot: int = 1000,
     neutral: str = "Neutral",
     level: float = 0.95,
+    registry: Any = None,
 ) -> dict[str, Any]:
     """All the numbers of ``metrics.json`` for a run's predictions.
 
-    ``labels`` is the run's ordered label set. Predictions without a gold label
-    are counted (``n_unlabelled``, ``outcomes``, ``usage``, cost) but not scored.
-    Non-answers count as wrong and appear under their outcome names. Raises
-    ``MetricInputError`` for a repeated sample id, or a gold or predicted label
-    outside ``labels``.
+    ``labels`` is the run's ordered label set. ``metrics`` names registered
+    metrics (built-in or plugin) to compute in addition to ``DEFAULT_METRICS``;
+    each is looked up with ``vlmfer.get_metric``, stored under its registered
+    name, and, when it returns one number, given a bootstrap interval in ``ci``.
+    Predictions without a gold label are counted (``n_unlabelled``,
+    ``outcomes``, ``usage``, cost) but not scored. Non-answers count as wrong
+    and appear under their outcome names; ``answered_only`` leaves them out.
+    When predictions carry a ``group``, intervals resample whole groups.
+    Raises ``MetricInputError`` for a repeated sample id, or a gold or predicted
+    label outside ``labels``; ``UnknownMetricError`` for an unregistered name.
+    ``registry`` is the plugin registry to look names up in (default: the
+    process-wide one).
     """
     labs = check_labels(labels)
     if not labs:
         raise MetricInputError("labels is empty; pass the run's label set, e.g. CAER_LABELS")
+    names = metric_names(metrics)
     preds = [_as_prediction(p, i) for i, p in enumerate(predictions)]
     _check(preds, labs)
     scored = [p for p in preds if p.gold is not None]
@@ -200,9 +406,11 @@ def summarize(
     y_pred: list[str | None] = [_answer(p) for p in scored]
     cm = encode(y_true, y_pred, labs).counts()
     n = len(scored)
-
-    boot = bootstrap_distribution(cm, HEADLINE, n_boot=n_boot, seed=seed)
-    ci = {name: list(percentile_interval(values, level)) for name, values in boot.items()}
+    groups = [p.group for p in scored]
+    gidx = group_index(groups, n)
+    options = _Options(n_boot=n_boot, seed=seed, level=level, neutral=neutral)
+    values, ci = _Scorer(y_true, y_pred, labs, gidx, options, registry).score(names)
+    _with_war(values, ci)
 
     has_neutral = neutral in labs
     neutral_col = labs.index(neutral) if has_neutral else None
@@ -211,11 +419,17 @@ def summarize(
 
     excluding: dict[str, Any] | None = None
     if has_neutral:
+        forced = forced_six_way(
+            y_true, [p.scores for p in scored], labs, y_pred=y_pred, neutral=neutral
+        )
+        kind = _forced_scores_kind(scored)
+        if kind is not None:
+            # The run's final scores: calibrated for a calibrated run, since the
+            # calibration is what such a run measures.
+            forced["scores"] = kind
         excluding = {
             "subset": excluding_neutral_subset(y_true, y_pred, labs, neutral=neutral),
-            "forced_six_way": forced_six_way(
-                y_true, [p.scores for p in scored], labs, y_pred=y_pred, neutral=neutral
-            ),
+            "forced_six_way": forced,
         }
 
     usage, cost = _usage_and_cost(preds)
@@ -224,30 +438,29 @@ def summarize(
         outcomes[p.outcome] += 1
 
     columns = [*labs, *NON_ANSWER_COLUMNS]
+    n_groups = None if gidx is None else int(gidx.max()) + 1
     result: dict[str, Any] = {
         "n": n,
         "n_unlabelled": len(preds) - n,
-        "accuracy": float(cm_accuracy(cm)),
-        "uar": float(cm_uar(cm)),
-        "macro_f1": float(cm_macro_f1(cm)),
-        "cohen_kappa": float(cm_cohen_kappa(cm)),
+        **values,
         "ci": ci,
         "bootstrap": {"n_boot": n_boot, "seed": seed, "level": level, "method": "percentile"},
-        "per_class": per_class_from_counts(cm, labs),
-        "confusion_matrix": {"labels": list(labs), "columns": columns, "matrix": cm.tolist()},
-        "neutral_rate": (
-            None if neutral_col is None else float(cm_column_rate(cm, neutral_col))
-        ),
+        "ci_resampling": "samples" if gidx is None else "groups",
+        "n_groups": n_groups,
+        "metrics": list(names),
         "gold_neutral_rate": (
             None if neutral_col is None else (support[neutral_col] / n if n else None)
         ),
         "outcomes": outcomes,
+        "error_reasons": _error_reasons(preds),
+        "answered_only": _answered_only(scored, labs, groups, options),
+        "conventions": CONVENTIONS,
         "excluding_neutral": excluding,
         "usage": usage,
         **cost,
         "predicted_distribution": {c: int(predicted[j]) for j, c in enumerate(columns)},
         "gold_distribution": {lab: int(support[i]) for i, lab in enumerate(labs)},
-        "calibration": _calibration(preds, scored, labs, neutral_col),
+        "calibration": _calibration(preds, scored, labs, neutral if has_neutral else None),
     }
     out: dict[str, Any] = to_jsonable(result)
     return out

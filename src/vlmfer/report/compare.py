@@ -117,12 +117,14 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
     ans_b = [_answer(q) for _, q in pairs]
     ca = correctness(y_true, ans_a, labels=labels)
     cb = correctness(y_true, ans_b, labels=labels)
-    mc = mcnemar_exact(ca, cb)
+    # Samples of one group (stills of one clip) are not independent: resample groups.
+    groups = [p.group if p.group is not None else q.group for p, q in pairs]
+    mc = mcnemar_exact(ca, cb, groups=groups)
     both = int((ca & cb).sum())
     neither = int((~ca & ~cb).sum())
     diff = {
         metric: paired_bootstrap_diff(y_true, ans_a, ans_b, metric, labels=labels,
-                                      n_boot=n_boot, seed=seed, level=LEVEL)
+                                      n_boot=n_boot, seed=seed, level=LEVEL, groups=groups)
         for metric in ("accuracy", "uar")
     }
     side_a, side_b = _side(a, ma, len(pa)), _side(b, mb, len(pb))
@@ -145,6 +147,7 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
         "n_boot": n_boot,
         "seed": seed,
         "level": LEVEL,
+        "ci_resampling": "groups" if any(g is not None for g in groups) else "samples",
     })
     return result
 

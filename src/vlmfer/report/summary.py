@@ -24,7 +24,7 @@ def compute_metrics(rundir: RunDir) -> dict[str, Any]:
     preds = (_slim(p) for p in rundir.iter_predictions())
     try:
         return summarize(preds, labels, seed=int(engine.get("seed", 0)),
-                         n_boot=int(engine.get("n_boot", 1000)))
+                         n_boot=int(engine.get("n_boot", 1000)), metrics=engine.get("metrics"))
     except MetricInputError as e:
         raise ConfigError(f"{rundir.predictions_path}: {e}") from e
 
