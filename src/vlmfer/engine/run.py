@@ -476,6 +476,7 @@ def _plugin_versions() -> list[dict[str, Any]]:
 #: changing them must not stop a resume.
 EXECUTION_ONLY_OPTIONS = frozenset({
     "price_file", "timeout_s", "upload_poll_s", "upload_timeout_s", "max_images",
+    "local", "max_concurrent_requests", "retry_timeouts", "probe",
 })
 
 
@@ -540,8 +541,14 @@ async def evaluate_async(
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
     check_capabilities(dataset, strategy, predictors)
+    # Compatible servers are probed before the first paid request (exit 2 if unusable).
+    from vlmfer.predictors.probe import probe_predictors
+
+    probe = await probe_predictors(predictors, strategy)
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
+    if probe:
+        manifest["probe"] = probe
     rundir.check_identity(manifest["identity"])
     if rundir.exists():  # keep the first start time; record this resume
         old = rundir.read_manifest()
