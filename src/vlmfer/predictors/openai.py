@@ -184,6 +184,9 @@ class OpenAIPredictor(Predictor):
             return None
         result = ProbeResult(base_url=self.base_url, model=self.model, local=self.local)
         entries = await self._probe_models(result)
+        if entries is None:
+            result.features = {"all": "not checked (the server refused the key)"}
+            return result
         result.server = server_kind(entries)
         result.models = [str(e.get("id")) for e in entries][:50]
         if result.server == "vlmfer-emulator" and want is None:
@@ -219,7 +222,7 @@ class OpenAIPredictor(Predictor):
         result.requests.append(f"GET {url}")
         return await self._client.get(url, cast_to=object)
 
-    async def _probe_models(self, result: ProbeResult) -> list[dict[str, Any]]:
+    async def _probe_models(self, result: ProbeResult) -> list[dict[str, Any]] | None:
         from vlmfer.errors import ConfigError
 
         where = f"{self.base_url.rstrip('/')}/models"
@@ -238,10 +241,11 @@ class OpenAIPredictor(Predictor):
                 raise ConfigError(self._missing_models_advice(text, await self._v1_answers(
                     result))) from None
             if exc.status_code in (401, 403):
-                raise ConfigError(
-                    f"{self.name}: {where} refused the key (HTTP {exc.status_code}: {text}); "
-                    f"set {KEY_ENV} (or model.api_key) to the key this server expects"
-                ) from None
+                # Each request then fails with its own advice on the key (an error outcome,
+                # as on the official API); the probe has nothing more to learn.
+                self._warn("probe-key", f"GET {where} refused the key (HTTP "
+                           f"{exc.status_code}: {text}); the server was not probed")
+                return None
             raise ConfigError(
                 f"{self.name}: GET {where} failed with HTTP {exc.status_code}: {text}; {skip}"
             ) from None
