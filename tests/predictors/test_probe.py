@@ -123,7 +123,7 @@ def vllm_like() -> Iterator[str]:
     state = {"root": "/models/fer-ckpt-1"}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = json.dumps({"object": "list", "data": [
                 {"id": "fer", "object": "model", "created": 1, "owned_by": "vllm",
                  "root": state["root"], "parent": None, "max_model_len": 4096}]}).encode()
