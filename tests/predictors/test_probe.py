@@ -178,3 +178,60 @@ def test_server_kinds_and_identities() -> None:
 ])
 def test_which_urls_are_local(url: str, local: bool) -> None:
     assert is_local_url(url) is local
+
+
+@pytest.fixture
+def llama_cpp_like() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A stand-in for llama.cpp's server: it refuses ``n`` > 1 and samples by seed."""
+    seen: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, obj: Any) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._send(200, {"object": "list", "data": [
+                {"id": "m.gguf", "object": "model", "owned_by": "llamacpp",
+                 "meta": {"n_params": 1000, "size": 4096}}]})
+
+        def do_POST(self) -> None:
+            req = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            seen.append(req)
+            if req.get("n", 1) != 1:
+                self._send(400, {"error": {"code": 400, "type": "invalid_request_error",
+                                           "message": "Only one completion choice is allowed"}})
+                return
+            self._send(200, {"id": "x", "object": "chat.completion", "created": 1,
+                             "model": "m.gguf", "choices": [{
+                                 "index": 0, "finish_reason": "length",
+                                 "message": {"role": "assistant",
+                                             "content": f"words {req.get('seed')}"}}]})
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_refusing_n_is_sampled_one_answer_at_a_time(
+    llama_cpp_like: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, seen = llama_cpp_like
+    p = _openai(url, model="m.gguf")
+    result = _probe(p, Needs(sampling=True))
+    assert result is not None and result.server == "llama.cpp"
+    assert result.features == {"n": "rejected", "sampling": "honoured"}
+    assert [r.get("n") for r in seen] == [2, None, None]
+    assert [r["seed"] for r in seen] == [1, 1, 2]
+    assert p.cache_identity()["weights"] == {"meta": {"n_params": 1000, "size": 4096}}

@@ -306,32 +306,54 @@ class OpenAIPredictor(Predictor):
             body.update(n=2, temperature=1.0, seed=1)
         body["messages"] = [{"role": "user", "content": text}]
         body.update(self.options.extra_body or {})
-        answer = await self._probe_post(body, result)
+        try:
+            answer = await self._probe_post(body, result)
+        except openai.APIStatusError as exc:
+            if "n" not in body:
+                raise self._probe_failed(exc, body) from None
+            # Some servers refuse n > 1 (llama.cpp); sampling is asked one answer at a time.
+            body = {k: v for k, v in body.items() if k != "n"}
+            try:
+                answer = await self._probe_post(body, result)
+            except openai.APIStatusError as exc2:
+                raise self._probe_failed(exc2, body) from None
+            answer = {**answer, "n_rejected": True} if isinstance(answer, dict) else answer
         result.features = {k: str(v) for k, v in
                            check_answer(answer, needs, schema_labels=labels).items()}
         if not needs.sampling:
             return
+        if isinstance(answer, dict) and answer.get("n_rejected"):
+            result.features["n"] = "rejected"
         texts = answer_texts(answer)
         if len(texts) < 2:  # n ignored: a second request with another seed tells
-            again = await self._probe_post({**body, "n": 1, "seed": 2}, result)
-            texts = texts[:1] + answer_texts(again)[:1]
+            second = {k: v for k, v in body.items() if k != "n"}
+            try:
+                other = await self._probe_post({**second, "seed": 2}, result)
+            except openai.APIStatusError as exc3:
+                raise self._probe_failed(exc3, second) from None
+            texts = texts[:1] + answer_texts(other)[:1]
         result.features["sampling"] = "honoured" if len(set(texts)) > 1 else "ignored"
 
+    def _probe_failed(self, exc: openai.APIStatusError, body: dict[str, Any]) -> Exception:
+        from vlmfer.errors import ConfigError
+
+        sent = ", ".join(k for k in body if k not in ("model", "messages"))
+        text = redact(server_error_text(exc.body, exc.response.text), self._secret)
+        return ConfigError(
+            f"{self.name}: the capability probe's tiny request to {self.base_url} failed "
+            f"with HTTP {exc.status_code}: {text}. It carried {sent}, as the run's "
+            "requests would; turn off what the server rejects (docs/local-servers.md), "
+            "or skip the probe with --set model.probe=false"
+        )
+
     async def _probe_post(self, body: dict[str, Any], result: ProbeResult) -> Any:
+        """One tiny request; an ``APIStatusError`` is the caller's to explain."""
         from vlmfer.errors import ConfigError
 
         sent = ", ".join(k for k in body if k not in ("model", "messages"))
         result.requests.append(f"POST {self.base_url.rstrip('/')}/chat/completions ({sent})")
         try:
             return await self._client.post("/chat/completions", body=body, cast_to=object)
-        except openai.APIStatusError as exc:
-            text = redact(server_error_text(exc.body, exc.response.text), self._secret)
-            raise ConfigError(
-                f"{self.name}: the capability probe's tiny request to {self.base_url} failed "
-                f"with HTTP {exc.status_code}: {text}. It carried {sent}, as the run's "
-                "requests would; turn off what the server rejects (docs/local-servers.md), "
-                "or skip the probe with --set model.probe=false"
-            ) from None
         except openai.APIConnectionError as exc:
             raise ConfigError(
                 f"{self.name}: the capability probe's tiny request to {self.base_url} got no "
