@@ -44,7 +44,9 @@ def manifest(tmp_path: Path) -> dict[str, Any]:
 
 def test_single_shot(tmp_path: Path, data: Path, proxy: tuple[str, Recorder]) -> None:
     root, rec = proxy
-    out = vlmfer(tmp_path, f"{root}/v1", data, "--strategy", "single-shot", *CAP)
+    # The transformers-serve recipe of docs/local-servers.md, with its extra_body.
+    out = vlmfer(tmp_path, f"{root}/v1", data, "--strategy", "single-shot", *CAP,
+                 "--set", "model.extra_body={chat_template_kwargs = {enable_thinking = false}}")
     assert out.returncode == 0, out.stderr
     preds = rows(tmp_path)
     assert len(preds) == 3 and {p["outcome"] for p in preds} <= {"ok", "invalid"}
@@ -56,6 +58,7 @@ def test_single_shot(tmp_path: Path, data: Path, proxy: tuple[str, Recorder]) ->
     posts = rec.posts()
     assert len(posts) == 3 and all(p["body"]["max_tokens"] == 8 for p in posts)
     assert all(p["status"] == 200 and "logprobs" not in p["body"] for p in posts)
+    assert all(p["body"]["chat_template_kwargs"] == {"enable_thinking": False} for p in posts)
     # No digest of the weights: the terminal says when the cache needs --no-cache.
     assert "--no-cache" in out.stderr
 
