@@ -74,6 +74,7 @@ def test_run_report_and_resume_through_the_real_sdk(
     again = vlmfer(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(emu.calls("chat")) == calls and rows(out) == preds
+    assert len(emu.calls("models.list")) == 1  # nothing left to ask: no probe either
     rep = vlmfer("report", "run", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert (out / "report.html").exists() and (out / "confusion_matrix.png").exists()

@@ -287,6 +287,15 @@ class Engine:
             )
 
 
+def _work_left(rundir: RunDir, dataset: Dataset, options: EngineOptions) -> bool:
+    """Whether this run will ask anything (a fresh folder, or samples not yet finished)."""
+    if not rundir.exists():
+        return True
+    done = {p.sample_id for p in rundir.finished()
+            if not (options.retry_errors and p.outcome == "error")}
+    return len(done) < len(dataset)
+
+
 def _newer(path: Path, than: Path) -> bool:
     """Whether ``path`` exists and was written after ``than`` (a crash can leave it stale)."""
     try:
@@ -541,15 +550,16 @@ async def evaluate_async(
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
     check_capabilities(dataset, strategy, predictors)
-    # Compatible servers are probed before the first paid request (exit 2 if unusable).
-    from vlmfer.predictors.probe import probe_predictors
-
-    probe = await probe_predictors(predictors, strategy)
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
-    if probe:
-        manifest["probe"] = probe
     rundir.check_identity(manifest["identity"])
+    # -- capability probe of compatible servers (vlmfer.predictors.probe): before the first
+    # paid request, exit 2 if a server is unusable; a resume with nothing to ask asks nothing.
+    if _work_left(rundir, dataset, options):
+        from vlmfer.predictors.probe import probe_predictors
+
+        manifest["probe"] = await probe_predictors(predictors, strategy) or None
+    # --
     if rundir.exists():  # keep the first start time; record this resume
         old = rundir.read_manifest()
         manifest["started"] = old.get("started", manifest["started"])
