@@ -366,3 +366,29 @@ def test_reasoning_models_on_the_official_api_declare_no_logprobs() -> None:
     # A local server named like a reasoning model is not api.openai.com.
     local = get_predictor("openai/gpt-5.2", api_key=FAKE_KEY, base_url="http://127.0.0.1:9/v1")
     assert local.capabilities.logprobs
+
+
+def test_server_error_text_in_every_shape() -> None:
+    from vlmfer.predictors._common import server_error_text
+
+    assert server_error_text({"message": "bad model"}) == "bad model"  # the SDK's error body
+    assert server_error_text({"error": {"message": "boom"}}) == "boom"
+    assert server_error_text({"error": "CB worker died"}) == "CB worker died"
+    assert server_error_text({"detail": "Server is pinned to 'a'; requested 'b'."}) == \
+        "Server is pinned to 'a'; requested 'b'."
+    fastapi = {"detail": [{"loc": ["body", "max_tokens"], "msg": "Input should be a valid "
+                           "integer", "type": "int_parsing"}]}
+    assert server_error_text(fastapi) == "max_tokens: Input should be a valid integer"
+    assert server_error_text(None, "Internal Server Error") == "Internal Server Error"
+    assert server_error_text(None, "x" * 900).endswith("…")
+
+
+def test_a_5xx_naming_a_parameter_is_not_retried_anywhere() -> None:
+    from vlmfer.predictors._common import status_error
+
+    err = status_error(500, "invalid value for parameter 'top_logprobs'", predictor="p",
+                       key_env="K", where="https://api.example.com/v1", compatible=True)
+    assert not err.retryable and err.kind == "bad_parameter"
+    # An overloaded hosted server's plain 500 stays transient.
+    assert status_error(500, "Internal Server Error", predictor="p", key_env="K",
+                        where="https://api.example.com/v1", compatible=True).retryable
