@@ -1,4 +1,4 @@
-"""Beyond the seed: a local OpenAI-compatible server (vLLM, Ollama, LM Studio).
+"""Beyond the seed: a local OpenAI-compatible server (vLLM, Ollama, llama.cpp, transformers serve).
 
 The same experiment as 09_local_server.toml, through the Python API. Start the server and
 export any non-empty key first (export OPENAI_API_KEY=local).
@@ -32,12 +32,14 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = vlmfer.get_dataset("caer-s", root=args.data_root, split="test", limit=args.limit)
     # Switch off what the server lacks: the predictor drops it (one warning) rather than fail.
+    # A local base_url gets a long timeout, at most 2 requests at once and no timeout retries;
+    # the run probes the server first (docs/local-servers.md).
     predictor = vlmfer.get_predictor(
         f"openai/{args.model}", base_url=args.base_url, supports_detail=False,
-        supports_logprobs=False, supports_json_schema=False, timeout_s=300)
-    strategy = vlmfer.get_strategy("single-shot")
+        supports_logprobs=False, supports_json_schema=False)
+    strategy = vlmfer.get_strategy("single-shot", max_tokens=16)
 
-    run = vlmfer.evaluate(dataset, predictor, strategy, out=args.out, concurrency=2)
+    run = vlmfer.evaluate(dataset, predictor, strategy, out=args.out)
     run.report()
     m = run.metrics
     cost = "unknown (no price for a local model)" if m["cost_usd"] is None else \

@@ -59,8 +59,9 @@ def test_run_report_and_resume_through_the_real_sdk(
         assert (out / name).exists(), name
     preds = rows(out)
     assert len(preds) == 21
-    calls = len(emu.requests)
-    assert calls == 21
+    # Besides the 21 answers, the capability probe's one GET /models (docs/local-servers.md).
+    calls = len(emu.calls("chat"))
+    assert calls == 21 and len(emu.calls("models.list")) == 1
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("n", "accuracy", "uar", "macro_f1", "ci", "per_class", "confusion_matrix",
                 "neutral_rate", "gold_neutral_rate", "outcomes", "excluding_neutral",
@@ -68,10 +69,12 @@ def test_run_report_and_resume_through_the_real_sdk(
         assert key in metrics, key
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["base_url"] == emu.openai_base_url
+    assert manifest["probe"]["main"]["server"] == "vlmfer-emulator"
     # the same command again: nothing is asked, nothing duplicated
     again = vlmfer(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert len(emu.requests) == calls and rows(out) == preds
+    assert len(emu.calls("chat")) == calls and rows(out) == preds
+    assert len(emu.calls("models.list")) == 1  # nothing left to ask: no probe either
     rep = vlmfer("report", "run", cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert (out / "report.html").exists() and (out / "confusion_matrix.png").exists()

@@ -30,7 +30,7 @@ def test_an_rpm_limited_run_never_trips_the_servers_limit(tmp_path: object) -> N
                                    out=root / "run", options=opts,
                                    cache=ResponseCache(root / "c.sqlite3")))
         elapsed = time.monotonic() - t0
-        times = sorted(r["time"] for r in emu.requests)
+        times = sorted(r["time"] for r in emu.calls("chat"))
         limited = sum(emu.counters.get("limits", {}).values())
     assert limited == 0
     assert len(times) == n

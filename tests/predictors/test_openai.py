@@ -137,6 +137,8 @@ def test_responses_api(emu: Emulator, happy_jpg: Path) -> None:
     assert body["text"]["format"]["type"] == "json_schema"
     assert body["include"] == ["message.output_text.logprobs"]
     assert body["max_output_tokens"] == 16 and "seed" not in body
+    # Sent explicitly: some compatible servers stream unless told not to.
+    assert body["stream"] is False
 
 
 # ---------------------------------------------------------------- non-answers
@@ -179,15 +181,78 @@ def test_429_with_retry_after(emu: Emulator, happy_jpg: Path) -> None:
 
 
 def test_500_is_retryable(emu: Emulator, happy_jpg: Path) -> None:
-    err = _fail(_openai(emu), _image(happy_jpg, text=QUESTION + " [[emu:fault=500]]"))
+    err = _fail(_openai(emu, local=False),
+                _image(happy_jpg, text=QUESTION + " [[emu:fault=500]]"))
     assert err.retryable and err.status == 500 and err.kind == "server"
     assert len(emu.calls("openai.chat")) == 1
 
 
+def test_a_local_servers_500_is_not_retried(emu: Emulator, happy_jpg: Path) -> None:
+    # 127.0.0.1 is local: its plain 500 is a crash on this request, which a retry repeats.
+    p = _openai(emu)
+    assert p.local
+    err = _fail(p, _image(happy_jpg, text=QUESTION + " [[emu:fault=500]]"))
+    assert not err.retryable and err.status == 500 and "not retried" in str(err)
+    # The server's own words are in the message.
+    assert "The server had an error" in str(err)
+
+
 def test_timeout_is_retryable(emu: Emulator, happy_jpg: Path) -> None:
-    err = _fail(_openai(emu, timeout_s=0.5),
+    err = _fail(_openai(emu, timeout_s=0.5, local=False),
                 _image(happy_jpg, text=QUESTION + " [[emu:fault=timeout]]"))
     assert err.retryable and err.kind == "timeout"
+
+
+def test_a_local_servers_timeout_is_not_retried(emu: Emulator, happy_jpg: Path) -> None:
+    err = _fail(_openai(emu, timeout_s=0.5),
+                _image(happy_jpg, text=QUESTION + " [[emu:fault=timeout]]"))
+    assert not err.retryable and err.kind == "timeout"
+    assert "model.retry_timeouts=true" in str(err) and "abandoned" in str(err)
+    # The option turns retries back on.
+    err = _fail(_openai(emu, timeout_s=0.5, retry_timeouts=True),
+                _image(happy_jpg, text=QUESTION + " [[emu:fault=timeout]]"))
+    assert err.retryable
+
+
+def test_local_defaults_timeout_and_concurrency() -> None:
+    local = get_predictor("openai/m", base_url="http://192.168.1.20:8000/v1", api_key="x")
+    hosted = get_predictor("openai/m", base_url="https://api.example.com/v1", api_key="x")
+    official = get_predictor("openai/gpt-4o", api_key="x")
+    assert local.local and not hosted.local and not official.local
+    assert local.client.timeout == 600.0 and hosted.client.timeout == 60.0
+    assert local.max_concurrent_requests == 2 and hosted.max_concurrent_requests is None
+    assert not local.retry_timeouts and hosted.retry_timeouts
+    mine = get_predictor("openai/m", base_url="http://127.0.0.1:1/v1", api_key="x",
+                         timeout_s=30, max_concurrent_requests=8, local=True)
+    assert mine.client.timeout == 30 and mine.max_concurrent_requests == 8
+
+
+def test_local_server_gets_at_most_two_requests_at_once(
+    emu: Emulator, happy_jpg: Path
+) -> None:
+    import asyncio
+
+    emu.configure(latency=0.3)
+    p = _openai(emu)
+
+    async def go() -> list[Response]:
+        try:
+            return list(await asyncio.gather(*(p.predict(_image(happy_jpg)) for _ in range(4))))
+        finally:
+            await p.aclose()
+
+    run(go())
+    spans = sorted((c["time"], c["time"] + c["elapsed_s"]) for c in emu.calls("openai.chat"))
+    # No three calls overlap in time: each starts after an earlier one ended.
+    assert len(spans) == 4
+    assert spans[2][0] >= min(spans[0][1], spans[1][1]) - 0.01
+
+
+def test_a_rejected_parameter_is_not_retried(emu: Emulator, happy_jpg: Path) -> None:
+    # strict_fields: the emulator rejects an unknown field, as a strict server does.
+    err = _fail(_openai(emu, extra_body={"guided_choice": LABELS}), _image(happy_jpg))
+    assert not err.retryable and err.kind == "bad_parameter"
+    assert "Unrecognized request argument supplied: guided_choice" in str(err)
 
 
 def test_connection_refused_is_retryable(happy_jpg: Path) -> None:
@@ -207,8 +272,9 @@ def test_malformed_body_is_retryable(emu: Emulator, happy_jpg: Path) -> None:
 
 def test_400_says_what_to_fix(emu: Emulator, happy_jpg: Path) -> None:
     err = _fail(_openai(emu), _image(happy_jpg, options=GenerationOptions(temperature=5.0)))
-    assert not err.retryable and err.status == 400 and err.kind == "bad_request"
-    assert "temperature" in str(err) and "options" in str(err)
+    assert not err.retryable and err.status == 400
+    assert err.kind in ("bad_request", "bad_parameter")
+    assert "temperature" in str(err) and "option" in str(err)
 
 
 def test_401_points_at_the_key(emu: Emulator, happy_jpg: Path) -> None:
@@ -300,3 +366,29 @@ def test_reasoning_models_on_the_official_api_declare_no_logprobs() -> None:
     # A local server named like a reasoning model is not api.openai.com.
     local = get_predictor("openai/gpt-5.2", api_key=FAKE_KEY, base_url="http://127.0.0.1:9/v1")
     assert local.capabilities.logprobs
+
+
+def test_server_error_text_in_every_shape() -> None:
+    from vlmfer.predictors._common import server_error_text
+
+    assert server_error_text({"message": "bad model"}) == "bad model"  # the SDK's error body
+    assert server_error_text({"error": {"message": "boom"}}) == "boom"
+    assert server_error_text({"error": "CB worker died"}) == "CB worker died"
+    assert server_error_text({"detail": "Server is pinned to 'a'; requested 'b'."}) == \
+        "Server is pinned to 'a'; requested 'b'."
+    fastapi = {"detail": [{"loc": ["body", "max_tokens"], "msg": "Input should be a valid "
+                           "integer", "type": "int_parsing"}]}
+    assert server_error_text(fastapi) == "max_tokens: Input should be a valid integer"
+    assert server_error_text(None, "Internal Server Error") == "Internal Server Error"
+    assert server_error_text(None, "x" * 900).endswith("…")
+
+
+def test_a_5xx_naming_a_parameter_is_not_retried_anywhere() -> None:
+    from vlmfer.predictors._common import status_error
+
+    err = status_error(500, "invalid value for parameter 'top_logprobs'", predictor="p",
+                       key_env="K", where="https://api.example.com/v1", compatible=True)
+    assert not err.retryable and err.kind == "bad_parameter"
+    # An overloaded hosted server's plain 500 stays transient.
+    assert status_error(500, "Internal Server Error", predictor="p", key_env="K",
+                        where="https://api.example.com/v1", compatible=True).retryable

@@ -7,6 +7,7 @@ Command-line flags and ``--set table.key=value`` override the file.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -109,12 +110,26 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse_value(raw: str) -> Any:
-    """``--set`` values are TOML values when they parse as one, else plain strings."""
+def _parse_value(raw: str, key: str = "") -> Any:
+    """``--set`` values are TOML values when they parse as one, else plain strings.
+
+    A table or array (``{...}``/``[...]``) may also be written as JSON; one that parses
+    as neither is an error, never a string.
+    """
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    except tomllib.TOMLDecodeError as e:
+        if not raw.strip().startswith(("{", "[")):
+            return raw
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ConfigError(
+                f"--set {key}={raw}: not a TOML inline table/array ({e}) nor JSON. Write it "
+                f"as TOML, e.g. --set '{key or 'model.extra_body'}={{top_k = 20, "
+                'chat_template_kwargs = {enable_thinking = false}}\' or as JSON, e.g. '
+                f'--set \'{key or "model.extra_body"}={{"top_k": 20}}\''
+            ) from None
 
 
 def apply_set(data: dict[str, Any], assignment: str) -> None:
@@ -131,7 +146,7 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {assignment!r}: {part!r} is not a table")
         node = child
-    node[path[-1]] = _parse_value(raw)
+    node[path[-1]] = _parse_value(raw, key.strip())
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:

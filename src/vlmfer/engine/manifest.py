@@ -32,6 +32,7 @@ def plugin_versions() -> list[dict[str, Any]]:
 #: changing them must not stop a resume.
 EXECUTION_ONLY_OPTIONS = frozenset({
     "price_file", "timeout_s", "upload_poll_s", "upload_timeout_s", "max_images",
+    "local", "max_concurrent_requests", "retry_timeouts", "probe",
 })
 
 

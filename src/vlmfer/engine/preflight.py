@@ -7,9 +7,13 @@ message that names what would work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from vlmfer.datasets.base import Dataset
 from vlmfer.errors import CapabilityError, ConfigError
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.probe import Needs, ProbedPredictor
 from vlmfer.strategies.base import Strategy
 from vlmfer.types import MediaSpec
 
@@ -97,3 +101,30 @@ def check_capabilities(
         )
 
 
+def needs_of(strategy: Strategy) -> Needs:
+    """The server features ``strategy`` relies on."""
+    req = strategy.requirements()
+    # Requirements has no sampling flag (yet): calibrated's fallback is what samples.
+    sampling = bool(getattr(req, "sampling", False)) or \
+        getattr(getattr(strategy, "options", None), "fallback", None) == "sampling"
+    return Needs(logprobs=req.logprobs, response_format=req.enum_output or req.json_schema,
+                 sampling=sampling)
+
+
+async def probe_predictors(
+    predictors: Mapping[str, Predictor], strategy: Strategy
+) -> dict[str, Any]:
+    """Probe every predictor that talks to a compatible server; the results by role.
+
+    Raises ``ConfigError`` (exit 2) when a server is unusable for this strategy.
+    """
+    needs = needs_of(strategy)
+    out: dict[str, Any] = {}
+    for role, predictor in sorted(predictors.items()):
+        if not isinstance(predictor, ProbedPredictor):
+            continue
+        # Only the main predictor answers the strategy's scored questions.
+        result = await predictor.probe(needs if role == "main" else Needs())
+        if result is not None:
+            out[role] = result.model_dump(mode="json")
+    return out

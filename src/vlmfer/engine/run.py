@@ -29,7 +29,12 @@ from vlmfer.engine.core import (
     record_step,
 )
 from vlmfer.engine.manifest import EXECUTION_ONLY_OPTIONS, build_manifest, plugin_versions
-from vlmfer.engine.preflight import check_capabilities, media_spec_of, run_media_spec
+from vlmfer.engine.preflight import (
+    check_capabilities,
+    media_spec_of,
+    probe_predictors,
+    run_media_spec,
+)
 from vlmfer.engine.progress import Progress
 from vlmfer.engine.rundir import RunDir, utcnow
 from vlmfer.predictors.base import Predictor
@@ -79,6 +84,10 @@ async def execute(
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
+    # Capability probe of compatible servers: before the first paid request, a ConfigError
+    # (exit 2) if a server cannot serve this strategy; a resume with nothing left asks nothing.
+    if _work_left(rundir, dataset, options):
+        manifest["probe"] = await probe_predictors(predictors, strategy) or None
     if rundir.exists():  # keep the first start time; record this resume
         old = rundir.read_manifest()
         manifest["started"] = old.get("started", manifest["started"])
@@ -112,6 +121,15 @@ async def execute(
     manifest["calls"] = engine.calls
     rundir.write_manifest(manifest)
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
+
+
+def _work_left(rundir: RunDir, dataset: Dataset, options: EngineOptions) -> bool:
+    """Whether this run will ask anything (a fresh folder, or samples not yet finished)."""
+    if not rundir.exists():
+        return True
+    done = {p.sample_id for p in rundir.finished()
+            if not (options.retry_errors and p.outcome == "error")}
+    return len(done) < len(dataset)
 
 
 async def _drive(

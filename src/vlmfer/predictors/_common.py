@@ -99,6 +99,62 @@ def _defaults() -> str:
     )
 
 
+#: Words with which a server says a request parameter (not its load) caused the error.
+_PARAMETER_WORDS = re.compile(
+    r"\b(param(eter)?s?|fields?|unexpected|unsupported|not supported|unrecognized|"
+    r"unknown (argument|option)|extra inputs|invalid value)\b",
+    re.IGNORECASE,
+)
+#: Bodies with which a server says the path, not the model, does not exist.
+_ROUTE_MISSING = re.compile(r"^\s*(not found|invalid url\b.*|404 page not found)\s*$",
+                            re.IGNORECASE)
+
+
+def server_error_text(body: Any, raw: str | None = None, limit: int = 500) -> str:
+    """The server's own words for an error.
+
+    ``error.message`` (OpenAI, vLLM), ``error`` as a string, ``message``, or FastAPI's
+    ``detail`` (a string, or a list of ``{"loc": [...], "msg": ...}``); else the start of
+    the raw body.
+    """
+    text = ""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            text = str(err["message"])
+        elif isinstance(err, str) and err:
+            text = err
+        elif body.get("message"):
+            text = str(body["message"])
+        elif "detail" in body:
+            text = _detail_text(body["detail"])
+    elif isinstance(body, str):
+        text = body
+    if not text and raw:
+        text = raw
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc") or [] if x != "body")
+                msg = str(item.get("msg") or item)
+                parts.append(f"{loc}: {msg}" if loc else msg)
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
+def names_a_parameter(detail: str) -> bool:
+    """Whether an error text blames a request parameter: systematic, never transient."""
+    return bool(_PARAMETER_WORDS.search(detail))
+
+
 def status_error(
     status: int,
     detail: str,
@@ -107,14 +163,37 @@ def status_error(
     key_env: str,
     where: str,
     retry_after: float | None = None,
+    compatible: bool = False,
+    local: bool = False,
 ) -> PredictorError:
-    """Classify an HTTP error status and say what to do about it."""
-    head = f"{predictor}: HTTP {status} from {where}: {detail}"
+    """Classify an HTTP error status and say what to do about it.
+
+    ``compatible``: ``where`` is an OpenAI-compatible server, not the provider's own API.
+    ``local``: a server on this machine or network; its plain 500 is a crash of the
+    handler on this request, which a retry only repeats.
+    """
+    head = f"{predictor}: HTTP {status} from {where}: {detail or '(empty body)'}"
     if status == 429:
         return PredictorError(
             f"{head} (rate limited; the engine backs off"
             + (f" {retry_after:g} s as asked)" if retry_after is not None else ")"),
             retryable=True, retry_after=retry_after, status=status, kind="rate_limit",
+        )
+    # A 5xx that names a parameter is systematic; so is a compatible server's 4xx (the
+    # official APIs' 400s keep their own advice below).
+    if names_a_parameter(detail) and (status >= 500 or (compatible and status in (400, 422))):
+        return PredictorError(
+            f"{head}. The server rejected a request parameter; this is not transient, so "
+            "it is not retried. Turn the parameter off with a predictor option (see "
+            "docs/local-servers.md: supports_logprobs, supports_json_schema, "
+            "max_tokens_param, extra_body) or fix the option's value",
+            retryable=False, status=status, kind="bad_parameter",
+        )
+    if status == 500 and local:
+        return PredictorError(
+            f"{head}. The local server failed on this request; a retry would fail the same "
+            "way, so it is not retried. Its own log says why",
+            retryable=False, status=status, kind="server",
         )
     if status in (408, 409) or status >= 500:
         return PredictorError(
@@ -134,10 +213,20 @@ def status_error(
             f"project and permissions ({key_env})",
             retryable=False, status=status, kind="permission",
         )
-    if status == 404:
+    if status == 404 and _ROUTE_MISSING.match(detail or "not found"):
+        hint = ("; its OpenAI-compatible API usually lives under /v1: try --base-url "
+                f"{where.rstrip('/')}/v1" if not where.rstrip("/").endswith("/v1") else "")
         return PredictorError(
-            f"{head}. The model id does not exist on this server (or was retired); "
-            f"pick another with --model; {_defaults()}",
+            f"{head}. The server has no such endpoint: base_url must be the API root that "
+            f"holds /chat/completions and /models{hint}",
+            retryable=False, status=status, kind="not_found",
+        )
+    if status == 404:
+        advice = (f"GET {where.rstrip('/')}/models lists the ids it serves; pass one with "
+                  "--model openai/<id>" if compatible else
+                  f"pick another with --model; {_defaults()}")
+        return PredictorError(
+            f"{head}. The model id does not exist on this server (or was retired); {advice}",
             retryable=False, status=status, kind="not_found",
         )
     if status in (400, 413, 422):
@@ -149,11 +238,22 @@ def status_error(
     return PredictorError(head, retryable=False, status=status, kind="api_error")
 
 
-def transport_error(exc: BaseException, *, predictor: str, where: str) -> PredictorError:
-    """A connection failure or timeout: always retryable."""
+def transport_error(
+    exc: BaseException, *, predictor: str, where: str, retry_timeout: bool = True
+) -> PredictorError:
+    """A connection failure (retryable) or a timeout (retryable unless ``retry_timeout``
+    is false: a local server keeps generating the abandoned answer)."""
     is_timeout = "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError)
     kind = "timeout" if is_timeout else "connection"
     what = "timed out" if is_timeout else "could not connect"
+    if is_timeout and not retry_timeout:
+        return PredictorError(
+            f"{predictor}: timed out ({type(exc).__name__}) talking to {where}. Not retried: "
+            "the server keeps generating the abandoned answer, and a retry would queue "
+            "behind it. Raise timeout_s (--set model.timeout_s=1200), lower max_tokens, or "
+            "set model.retry_timeouts=true",
+            retryable=False, kind=kind,
+        )
     return PredictorError(
         f"{predictor}: {what} ({type(exc).__name__}: {redact(str(exc)) or 'no detail'}) "
         f"talking to {where}; "

@@ -9,6 +9,7 @@ are off: the engine owns retries, so a failure surfaces as one classified
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -33,12 +34,26 @@ from vlmfer.predictors._common import (
     redact,
     resolve_key,
     scaled,
+    server_error_text,
     status_error,
     top_k,
     transport_error,
 )
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.options import OpenAIOptions
+from vlmfer.predictors.probe import (
+    PROBE_MAX_TOKENS,
+    Needs,
+    ProbeResult,
+    answer_texts,
+    capability_failure,
+    check_answer,
+    is_local_url,
+    server_kind,
+    unknown_model_error,
+    warn_without_digest,
+    weights_identity,
+)
 from vlmfer.types import Capabilities, Prompt, Response, Usage
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -47,6 +62,12 @@ SCHEMA_NAME = "fer_label"
 #: OpenAI's reasoning models return no logprobs (the gpt-5 family up to 5.2 and the o-series,
 #: as of 2026-06); on api.openai.com they declare none unless supports_logprobs=true.
 REASONING_FAMILIES = ("gpt-5", "o1", "o3", "o4")
+#: Default request timeouts. A local server answers one request after another on one
+#: GPU (or a CPU), so a long queue is normal there.
+TIMEOUT_S = 60.0
+LOCAL_TIMEOUT_S = 600.0
+#: Requests in flight at once to a local server, unless max_concurrent_requests says.
+LOCAL_CONCURRENT_REQUESTS = 2
 
 
 def _is_default_temperature(t: float) -> bool:
@@ -77,10 +98,15 @@ class OpenAIPredictor(Predictor):
         )
         self.base_url = (opts.base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_URL)
         self.official = self.base_url.rstrip("/").startswith("https://api.openai.com")
+        self.local = (opts.local if opts.local is not None
+                      else not self.official and is_local_url(self.base_url))
         self._secret = key  # only to scrub it from error messages
         self._client = openai.AsyncOpenAI(
-            api_key=key, base_url=self.base_url, max_retries=0, timeout=opts.timeout_s
+            api_key=key, base_url=self.base_url, max_retries=0, timeout=self._timeout()
         )
+        self._slots: asyncio.Semaphore | None = None
+        #: What the server reported about its weights (set by ``probe``).
+        self.weights: dict[str, Any] | None = None
         self._warn = WarnOnce(self.name)
         json_schema = opts.supports_json_schema is not False
         self.supports = {
@@ -116,7 +142,7 @@ class OpenAIPredictor(Predictor):
 
     def cache_identity(self) -> dict[str, Any]:
         o = self.options
-        return {
+        identity = {
             "name": self.name,
             "base_url": self.base_url,
             "api": o.api,
@@ -125,6 +151,215 @@ class OpenAIPredictor(Predictor):
             "extra_body": o.extra_body,
             "supports": self.supports,
         }
+        if self.weights is not None:  # only then, so that other cache keys stay as they were
+            identity["weights"] = self.weights
+        return identity
+
+    # ---------------------------------------------------------------- local servers
+
+    def _timeout(self) -> float:
+        if self.options.timeout_s is not None:
+            return self.options.timeout_s
+        return LOCAL_TIMEOUT_S if self.local else TIMEOUT_S
+
+    @property
+    def retry_timeouts(self) -> bool:
+        """Whether a timed-out request is retried: not on a local server, whose
+        abandoned generation keeps running and delays every later request."""
+        opt = self.options.retry_timeouts
+        return opt if opt is not None else not self.local
+
+    @property
+    def max_concurrent_requests(self) -> int | None:
+        opt = self.options.max_concurrent_requests
+        return opt if opt is not None else (LOCAL_CONCURRENT_REQUESTS if self.local else None)
+
+    async def probe(self, needs: Needs) -> ProbeResult | None:
+        """Check the server before the run (see ``vlmfer.predictors.probe``).
+
+        Off for the official API unless ``probe=true``; off entirely with ``probe=false``.
+        """
+        want = self.options.probe
+        if want is False or (want is None and self.official):
+            return None
+        result = ProbeResult(base_url=self.base_url, model=self.model, local=self.local)
+        entries = await self._probe_models(result)
+        if entries is None:
+            result.features = {"all": "not checked (the server refused the key)"}
+            return result
+        result.server = server_kind(entries)
+        result.models = [str(e.get("id")) for e in entries][:50]
+        if result.server == "vlmfer-emulator" and want is None:
+            # The official API's simulator: official defaults, nothing more to learn.
+            if self.options.local is None and self.local:
+                self.local = result.local = False
+                self._client = self._client.with_options(timeout=self._timeout())
+            return result
+        entry = next((e for e in entries if str(e.get("id")) == self.model), None)
+        if entry is None:
+            raise unknown_model_error(self.model, self.base_url,
+                                      [str(e.get("id")) for e in entries], result.server)
+        result.weights = weights_identity(entry, result.server)
+        if result.server == "ollama":
+            digest = await self._ollama_digest(result)
+            if digest:
+                result.weights = {**(result.weights or {}), "digest": digest}
+                result.weights_digest = True
+        self.weights = result.weights
+        warn_without_digest(result)
+        if not needs.any():
+            return result
+        if self.options.api != "chat":
+            result.features = {"all": "not checked (api=responses)"}
+            return result
+        await self._probe_features(needs, result)
+        for feature in ("logprobs", "response_format", "sampling"):
+            if getattr(needs, feature) and result.features.get(feature) == "ignored":
+                raise capability_failure(feature, result, "Fix")
+        return result
+
+    async def _probe_get(self, url: str, result: ProbeResult) -> Any:
+        result.requests.append(f"GET {url}")
+        return await self._client.get(url, cast_to=object)
+
+    async def _probe_models(self, result: ProbeResult) -> list[dict[str, Any]] | None:
+        from vlmfer.errors import ConfigError
+
+        where = f"{self.base_url.rstrip('/')}/models"
+        skip = "or skip this check with --set model.probe=false"
+        try:
+            body = await self._probe_get(where, result)
+        except openai.APIConnectionError as exc:
+            raise ConfigError(
+                f"{self.name}: nothing answers at {self.base_url} ({type(exc).__name__}: "
+                f"{redact(str(exc), self._secret)}). Start the server (docs/local-servers.md "
+                f"has a recipe per server) and check the host and port in --base-url, {skip}"
+            ) from None
+        except openai.APIStatusError as exc:
+            text = redact(server_error_text(exc.body, exc.response.text), self._secret)
+            if exc.status_code == 404:
+                raise ConfigError(self._missing_models_advice(text, await self._v1_answers(
+                    result))) from None
+            if exc.status_code in (401, 403):
+                # Each request then fails with its own advice on the key (an error outcome,
+                # as on the official API); the probe has nothing more to learn.
+                self._warn("probe-key", f"GET {where} refused the key (HTTP "
+                           f"{exc.status_code}: {text}); the server was not probed")
+                return None
+            raise ConfigError(
+                f"{self.name}: GET {where} failed with HTTP {exc.status_code}: {text}; {skip}"
+            ) from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ConfigError(
+                f"{self.name}: GET {where} did not return an OpenAI model list "
+                f"(got {str(body)[:200]!r}); is --base-url the API root (usually ending in "
+                f"/v1)? {skip}"
+            )
+        return [e for e in data if isinstance(e, dict)]
+
+    async def _v1_answers(self, result: ProbeResult) -> bool:
+        """Whether ``{base_url}/v1/models`` answers (the usual missing piece)."""
+        if self.base_url.rstrip("/").endswith("/v1"):
+            return False
+        try:
+            await self._probe_get(f"{self.base_url.rstrip('/')}/v1/models", result)
+        except openai.APIError:
+            return False
+        return True
+
+    def _missing_models_advice(self, text: str, v1_answers: bool) -> str:
+        base = self.base_url.rstrip("/")
+        head = (f"{self.name}: {base}/models does not exist (HTTP 404: {text}), so "
+                f"--base-url {self.base_url} is not the root of an OpenAI-compatible API")
+        if v1_answers:
+            return f"{head}; {base}/v1/models answers: use --base-url {base}/v1"
+        return (f"{head}; pass the URL that holds /models and /chat/completions (for vLLM, "
+                "Ollama, llama.cpp and transformers serve it ends in /v1), or skip this "
+                "check with --set model.probe=false")
+
+    async def _ollama_digest(self, result: ProbeResult) -> str | None:
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            body = await self._probe_get(f"{root}/api/tags", result)
+        except openai.APIError:
+            return None
+        for m in (body.get("models") if isinstance(body, dict) else None) or []:
+            if isinstance(m, dict) and self.model in (m.get("name"), m.get("model")):
+                return str(m.get("digest") or "") or None
+        return None
+
+    async def _probe_features(self, needs: Needs, result: ProbeResult) -> None:
+        labels = ["yes", "no"]
+        body: dict[str, Any] = {"model": self.model, self.max_tokens_param: PROBE_MAX_TOKENS}
+        text = "Write ten random words."
+        if needs.response_format:
+            text = 'Is the sky blue? Answer as JSON: {"label": "yes"} or {"label": "no"}.'
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "strict": True,
+                                "schema": label_schema(labels)},
+            }
+        if needs.logprobs:
+            body.update(logprobs=True, top_logprobs=2)
+        if needs.sampling:
+            body.update(n=2, temperature=1.0, seed=1)
+        body["messages"] = [{"role": "user", "content": text}]
+        body.update(self.options.extra_body or {})
+        try:
+            answer = await self._probe_post(body, result)
+        except openai.APIStatusError as exc:
+            if "n" not in body:
+                raise self._probe_failed(exc, body) from None
+            # Some servers refuse n > 1 (llama.cpp); sampling is asked one answer at a time.
+            body = {k: v for k, v in body.items() if k != "n"}
+            try:
+                answer = await self._probe_post(body, result)
+            except openai.APIStatusError as exc2:
+                raise self._probe_failed(exc2, body) from None
+            answer = {**answer, "n_rejected": True} if isinstance(answer, dict) else answer
+        result.features = {k: str(v) for k, v in
+                           check_answer(answer, needs, schema_labels=labels).items()}
+        if not needs.sampling:
+            return
+        if isinstance(answer, dict) and answer.get("n_rejected"):
+            result.features["n"] = "rejected"
+        texts = answer_texts(answer)
+        if len(texts) < 2:  # n ignored: a second request with another seed tells
+            second = {k: v for k, v in body.items() if k != "n"}
+            try:
+                other = await self._probe_post({**second, "seed": 2}, result)
+            except openai.APIStatusError as exc3:
+                raise self._probe_failed(exc3, second) from None
+            texts = texts[:1] + answer_texts(other)[:1]
+        result.features["sampling"] = "honoured" if len(set(texts)) > 1 else "ignored"
+
+    def _probe_failed(self, exc: openai.APIStatusError, body: dict[str, Any]) -> Exception:
+        from vlmfer.errors import ConfigError
+
+        sent = ", ".join(k for k in body if k not in ("model", "messages"))
+        text = redact(server_error_text(exc.body, exc.response.text), self._secret)
+        return ConfigError(
+            f"{self.name}: the capability probe's tiny request to {self.base_url} failed "
+            f"with HTTP {exc.status_code}: {text}. It carried {sent}, as the run's "
+            "requests would; turn off what the server rejects (docs/local-servers.md), "
+            "or skip the probe with --set model.probe=false"
+        )
+
+    async def _probe_post(self, body: dict[str, Any], result: ProbeResult) -> Any:
+        """One tiny request; an ``APIStatusError`` is the caller's to explain."""
+        from vlmfer.errors import ConfigError
+
+        sent = ", ".join(k for k in body if k not in ("model", "messages"))
+        result.requests.append(f"POST {self.base_url.rstrip('/')}/chat/completions ({sent})")
+        try:
+            return await self._client.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIConnectionError as exc:
+            raise ConfigError(
+                f"{self.name}: the capability probe's tiny request to {self.base_url} got no "
+                f"answer ({type(exc).__name__}); is the server still loading the model? "
+                "Retry, raise model.timeout_s, or skip the probe with --set model.probe=false"
+            ) from None
 
     def cost_usd(self, response: Response) -> float | None:
         model = response.model_version or self.model
@@ -268,6 +503,11 @@ class OpenAIPredictor(Predictor):
         """One call; media is prepared in a worker thread first."""
         kwargs, labels, kind, details = await self._request(prompt)
         api = details["api"]
+        limit = self.max_concurrent_requests
+        if limit is not None and self._slots is None:
+            self._slots = asyncio.Semaphore(limit)
+        if self._slots is not None:
+            await self._slots.acquire()
         start = time.perf_counter()
         try:
             if api == "responses":
@@ -278,11 +518,15 @@ class OpenAIPredictor(Predictor):
             # Not chained: OpenAI's 401 text echoes part of the key.
             raise self._status_error(exc) from None
         except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise transport_error(exc, predictor=self.name, where=self.base_url) from exc
+            raise transport_error(exc, predictor=self.name, where=self.base_url,
+                                  retry_timeout=self.retry_timeouts) from exc
         except (openai.APIResponseValidationError, ValidationError, ValueError) as exc:
             # A non-JSON or schema-breaking 200 body (json.JSONDecodeError is a ValueError).
             raise malformed_error(redact(f"{type(exc).__name__}: {str(exc)[:300]}", self._secret),
                                   predictor=self.name, where=self.base_url) from exc
+        finally:
+            if self._slots is not None:
+                self._slots.release()
         latency = time.perf_counter() - start
         if api == "responses":
             response = self._parse_responses(raw, labels, kind, details)
@@ -340,16 +584,20 @@ class OpenAIPredictor(Predictor):
         return response
 
     def _status_error(self, exc: openai.APIStatusError) -> PredictorError:
-        detail = exc.message
-        body = exc.body
-        if isinstance(body, dict):
-            err = body.get("error", body)
-            if isinstance(err, dict) and err.get("message"):
-                detail = str(err["message"])
+        # The server's own words (OpenAI's error.message, FastAPI's detail, or the raw
+        # body), never the SDK's generic "Error code: 422".
+        try:
+            raw = exc.response.text
+        except Exception:  # a streamed body that cannot be read again
+            raw = None
+        detail = server_error_text(exc.body, raw) or exc.message
         return status_error(
             exc.status_code, redact(detail, self._secret), predictor=self.name, key_env=KEY_ENV,
             where=self.base_url,
             retry_after=parse_retry_after(exc.response.headers),
+            # A server that answers in OpenAI's own words (the emulator) gets OpenAI's advice.
+            compatible=not self.official and exc.code != "model_not_found",
+            local=self.local,
         )
 
     def _chat_kwargs(
@@ -392,6 +640,8 @@ class OpenAIPredictor(Predictor):
         kwargs: dict[str, Any] = {
             "model": self.model,
             "input": [{"role": "user", "content": content}],
+            # Some compatible servers (transformers serve) stream unless told not to.
+            "stream": False,
         }
         o = prompt.options
         if prompt.system:

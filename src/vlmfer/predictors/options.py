@@ -36,7 +36,21 @@ class OpenAIOptions(PredictorOptions):
     api_key: SecretStr | None = None
     api: Literal["chat", "responses"] = "chat"
     detail: Literal["low", "high", "auto", "original"] = "auto"
-    timeout_s: float = Field(default=60.0, gt=0)
+    #: None: 60 s, or 600 s on a local server (a CPU or a busy GPU can take minutes).
+    timeout_s: float | None = Field(default=None, gt=0)
+    #: Whether ``base_url`` is a local server (None: decided from its host; see
+    #: docs/local-servers.md). A local server gets the timeout above, at most
+    #: ``max_concurrent_requests`` requests at once, and no retry of timeouts.
+    local: bool | None = None
+    #: Requests in flight at once from this predictor (None: 2 on a local server, else
+    #: no cap beyond the run's concurrency).
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=4096)
+    #: Retry a request that timed out (None: not on a local server, whose abandoned
+    #: generation keeps running and delays every later request).
+    retry_timeouts: bool | None = None
+    #: Check a compatible server before the run (GET /models, and one tiny request per
+    #: feature the strategy needs). None: for every base_url but the official API.
+    probe: bool | None = None
     max_images: int = Field(default=250, ge=1, le=250)
     #: ``auto``: ``max_completion_tokens`` on api.openai.com, ``max_tokens`` elsewhere.
     max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
