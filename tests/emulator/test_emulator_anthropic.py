@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from emulator_support import CAER, make_png, post
+from emulator_support import CAER, post
 from PIL import Image
 
 from vlmfer.emulator import Emulator, FaultRates

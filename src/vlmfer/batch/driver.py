@@ -129,8 +129,9 @@ def _portable(exp: Experiment, out: Path) -> dict[str, Any]:
     if leaked:
         raise ConfigError(
             f"{', '.join(leaked)} sets a key: keys come only from the environment "
-            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY), and a batch run writes "
-            "its experiment to disk. Remove it and export the key instead"
+            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY, or the plugin's variable, "
+            "e.g. ANTHROPIC_API_KEY), and a batch run writes its experiment to disk. Remove "
+            "it and export the key instead"
         )
 
     def absolute(value: Any) -> Any:
