@@ -300,3 +300,17 @@ def test_reasoning_models_on_the_official_api_declare_no_logprobs() -> None:
     # A local server named like a reasoning model is not api.openai.com.
     local = get_predictor("openai/gpt-5.2", api_key=FAKE_KEY, base_url="http://127.0.0.1:9/v1")
     assert local.capabilities.logprobs
+
+
+def test_batch_capability_round_trip_through_the_predictors_client(
+    emu: Emulator, happy_jpg: Path
+) -> None:
+    from batch_roundtrip import batch_round_trip
+
+    poll, r = run(batch_round_trip(_openai(emu), _image(happy_jpg)))
+    assert poll.status == "succeeded" and poll.completed == 1
+    assert r.text == "Happy" and r.details["batch"] is True
+    online = _ask(_openai(emu), _image(happy_jpg))[0]
+    assert r.cost_usd == pytest.approx((online.cost_usd or 0) / 2)  # the batch price
+    (create,) = emu.calls("openai.batches.create")
+    assert create["body"]["endpoint"] == "/v1/chat/completions"
