@@ -78,10 +78,26 @@ def test_limits_from_the_environment(tmp_path: Path, images: Path, emu: Emulator
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
-def test_provider_defaults(provider: str) -> None:
-    limits = BatchLimits.for_provider(provider)
+def test_provider_defaults_come_from_the_predictors_job_client(
+    provider: str, emu: Emulator
+) -> None:
+    from batch_support import MODELS, base_url
+
+    import vlmfer
+
+    predictor = vlmfer.get_predictor(MODELS[provider], base_url=base_url(emu, provider))
+    client = predictor.batch_jobs()
+    assert client is not None and client.provider == provider
+    limits = client.limits
     if provider == "openai":
         assert (limits.max_requests, limits.max_bytes, limits.inline_bytes) == (
             50_000, 200_000_000, 0)
     else:
         assert limits.max_bytes == 2_000_000_000 and 0 < limits.inline_bytes <= 20_000_000
+    assert emu.requests == []  # asking for the capability calls nobody
+
+
+def test_for_provider_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="batch_jobs"):
+        limits = BatchLimits.for_provider("openai")
+    assert limits.max_requests == 50_000

@@ -75,8 +75,8 @@ def test_a_backend_without_a_batch_api_is_refused_before_anything_runs(
                "--model", "mock/fixed:Happy", "--out", str(tmp_path / "run"), "--batch",
                cwd=tmp_path, cache=tmp_path / "cache")
     assert r.returncode == 2
-    assert "mock/fixed:Happy (role 'main') has no batch API" in r.stderr
-    assert "openai/<model> and gemini/<model>" in r.stderr
+    assert "mock/fixed:Happy (role 'main') offers no provider batch API" in r.stderr
+    assert "openai/<model>, gemini/<model>" in r.stderr and "batch_jobs()" in r.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -44,6 +44,7 @@ EXPECTED_TOML = {
     "07_calibrated.toml",
     "08_face_crop.toml",
     "09_local_server.toml",
+    "10_claude_caer_s_single_shot.toml",
 }
 
 # script, extra arguments, provider, data folder (scripts name their model in code).
@@ -59,11 +60,14 @@ SCRIPTS: list[tuple[str, list[str], str, str]] = [
     ("07_calibrated.py", [], "openai", "CAER-S"),
     ("08_face_crop.py", [], "openai", "CAER-S"),
     ("09_local_server.py", [], "openai", "CAER-S"),
+    ("10_claude_caer_s_single_shot.py", [], "anthropic", "CAER-S"),
 ]
 # Scripts tested on their own below.
 OTHER_SCRIPTS = {"03a_excluding_neutral_subset.py", "offline_data.py"}
 # Files about a model of the user's own choosing, with no seed counterpart.
-NOT_SEED_MODELS = {"09_local_server.toml"}
+NOT_SEED_MODELS = {"09_local_server.toml", "10_claude_caer_s_single_shot.toml"}
+#: Providers that come from a plugin distribution (skipped when it is not installed).
+PLUGIN_PROVIDERS = {"anthropic": "vlmfer_anthropic"}
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +89,20 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Fake keys, a private cache, and nothing that could point a run elsewhere."""
     out = {k: v for k, v in os.environ.items()
            if k not in ("OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY",
+                        "ANTHROPIC_BASE_URL",
                         "VLMFER_PRICES", "VLMFER_LOAD_PLUGINS")}
     out.update(OPENAI_API_KEY="test-openai-key", GEMINI_API_KEY="test-gemini-key",
+               ANTHROPIC_API_KEY="test-anthropic-key",
                VLMFER_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return out
 
 
 def _base_url(emu: Emulator, provider: str) -> str:
-    return emu.gemini_base_url if provider == "gemini" else emu.openai_base_url
+    if provider in PLUGIN_PROVIDERS:
+        pytest.importorskip(PLUGIN_PROVIDERS[provider], reason=f"{provider}/ is a plugin")
+    urls = {"gemini": emu.gemini_base_url, "anthropic": emu.anthropic_base_url}
+    return urls.get(provider, emu.openai_base_url)
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

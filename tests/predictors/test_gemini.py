@@ -379,3 +379,16 @@ def test_key_from_google_api_key(emu: Emulator, happy_jpg: Path,
     [r] = _ask(p, _prompt(happy_jpg))
     assert r.status == "ok"
     assert p.describe()["base_url"] == emu.gemini_base_url
+
+
+def test_batch_capability_round_trip_through_the_predictors_client(
+    emu: Emulator, happy_jpg: Path
+) -> None:
+    from batch_roundtrip import batch_round_trip
+
+    poll, r = run(batch_round_trip(_gemini(emu), _prompt(happy_jpg)))
+    assert poll.status == "succeeded"
+    assert r.text == "Happy" and r.details["batch"] is True
+    assert len(emu.calls("gemini.batches.create")) == 1
+    (item,) = emu.calls("gemini.batch_request")
+    assert item["model"] == "gemini-2.5-flash" and item["images"] == 1

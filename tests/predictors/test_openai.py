@@ -392,3 +392,17 @@ def test_a_5xx_naming_a_parameter_is_not_retried_anywhere() -> None:
     # An overloaded hosted server's plain 500 stays transient.
     assert status_error(500, "Internal Server Error", predictor="p", key_env="K",
                         where="https://api.example.com/v1", compatible=True).retryable
+
+
+def test_batch_capability_round_trip_through_the_predictors_client(
+    emu: Emulator, happy_jpg: Path
+) -> None:
+    from batch_roundtrip import batch_round_trip
+
+    poll, r = run(batch_round_trip(_openai(emu), _image(happy_jpg)))
+    assert poll.status == "succeeded" and poll.completed == 1
+    assert r.text == "Happy" and r.details["batch"] is True
+    online = _ask(_openai(emu), _image(happy_jpg))[0]
+    assert r.cost_usd == pytest.approx((online.cost_usd or 0) / 2)  # the batch price
+    (create,) = emu.calls("openai.batches.create")
+    assert create["body"]["endpoint"] == "/v1/chat/completions"

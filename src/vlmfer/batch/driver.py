@@ -25,8 +25,8 @@ from typing import Any, Literal, cast
 
 from pydantic import ValidationError
 
-from vlmfer.batch.engine import BatchEngine, BatchPredictor, Chunk, PendingRequests, replay
-from vlmfer.batch.jobs import PROVIDERS, JobClient, RawResult, job_client, log
+from vlmfer.batch.engine import BatchEngine, Chunk, PendingRequests, replay
+from vlmfer.batch.jobs import JobClient, RawResult, job_client, log
 from vlmfer.batch.store import (
     TERMINAL,
     BatchLimits,
@@ -44,6 +44,7 @@ from vlmfer.engine.run import build_manifest, check_capabilities
 from vlmfer.engine.rundir import RunDir, utcnow
 from vlmfer.errors import ConfigError, PredictorError
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.batch import BatchCapable
 from vlmfer.predictors.pricing import BATCH_DISCOUNT
 from vlmfer.results import Run
 from vlmfer.secrets import key_fields
@@ -129,8 +130,9 @@ def _portable(exp: Experiment, out: Path) -> dict[str, Any]:
     if leaked:
         raise ConfigError(
             f"{', '.join(leaked)} sets a key: keys come only from the environment "
-            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY), and a batch run writes "
-            "its experiment to disk. Remove it and export the key instead"
+            "(OPENAI_API_KEY, GEMINI_API_KEY / GOOGLE_API_KEY, or the plugin's variable, "
+            "e.g. ANTHROPIC_API_KEY), and a batch run writes its experiment to disk. Remove "
+            "it and export the key instead"
         )
 
     def absolute(value: Any) -> Any:
@@ -168,13 +170,10 @@ class BatchRun:
         self._clients: dict[str, JobClient] = {}
         check_capabilities(parts.dataset, parts.strategy, self.predictors,
                            media=parts.options.media)
+        # Asked once per role, before anything is written: a predictor without batch fails
+        # here, at start-up, with the list of what offers batch.
         for role, p in self.predictors.items():
-            if p.provider not in PROVIDERS or not isinstance(p, BatchPredictor):
-                raise ConfigError(
-                    f"{p.name} (role {role!r}) has no batch API in vlmfer; batch mode works "
-                    f"with {' and '.join(x + '/<model>' for x in PROVIDERS)}. Choose such a "
-                    "model, or run without --batch"
-                )
+            self._clients[role] = job_client(p, role)
         self.cache = ResponseCache() if parts.options.cache else None
 
     # ---------------------------------------------------------------- building
@@ -213,10 +212,7 @@ class BatchRun:
         return manifest
 
     def _client(self, role: str) -> JobClient:
-        client = self._clients.get(role)
-        if client is None:
-            client = self._clients[role] = job_client(self.predictors[role])
-        return client
+        return self._clients[role]
 
     async def aclose(self) -> None:
         for p in self.predictors.values():
@@ -248,8 +244,8 @@ class BatchRun:
             self.store.save(BatchState(
                 run_id=secrets.token_hex(4),
                 roles={role: p.name for role, p in self.predictors.items()},
-                limits={role: self._limits or BatchLimits.for_provider(p.provider)
-                        for role, p in self.predictors.items()},
+                limits={role: self._limits or self._client(role).limits.with_env()
+                        for role in self.predictors},
             ))
         return self.store.load()
 
@@ -493,7 +489,7 @@ class BatchRun:
         if raw.error is not None:
             return BatchResult(key=rec.key, round=rnd.round, job=job.id,
                                error=f"batch {job.id}: {raw.error}")
-        predictor = cast(BatchPredictor, self.predictors[rec.role])
+        predictor = cast(BatchCapable, self.predictors[rec.role])
         try:
             response = predictor.parse_batch_result(raw.body, rec.context)
         except PredictorError as e:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, cast
 
 from vlmfer.batch.store import BatchResult, RequestRecord
 from vlmfer.engine.cache import ResponseCache
@@ -31,21 +31,12 @@ from vlmfer.engine.run import (
 from vlmfer.engine.rundir import RunDir
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.batch import BatchCapable
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
 from vlmfer.types import Prompt, Response, Sample
 
-
-@runtime_checkable
-class BatchPredictor(Protocol):
-    """What a predictor offers for batch mode, next to ``predict``."""
-
-    async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The provider-native request body, and the JSON context its parsing needs."""
-        ...
-
-    def parse_batch_result(self, body: Any, context: dict[str, Any]) -> Response:
-        """The ``Response`` for one result body, parsed as ``predict`` would."""
-        ...
+#: Old name of the batch capability (``vlmfer.predictors.batch.BatchCapable``).
+BatchPredictor = BatchCapable
 
 
 @dataclass
@@ -100,7 +91,7 @@ class PendingRequests:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            body, context = await cast(BatchPredictor, predictor).batch_request(prompt)
+            body, context = await cast(BatchCapable, predictor).batch_request(prompt)
             rec = RequestRecord(key=key, role=role, sample_id=sample_id, step=step,
                                 context=context, body=body)
             fh = self._files.get(role)

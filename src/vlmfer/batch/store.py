@@ -18,7 +18,15 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from vlmfer.engine.rundir import utcnow, write_json_atomic
-from vlmfer.errors import ConfigError, VlmferError
+from vlmfer.errors import ConfigError
+from vlmfer.predictors.batch import (  # the predictors' batch contract, re-exported
+    TERMINAL,
+    BatchError,
+    BatchLimits,
+    JobRecord,
+    JobStatus,
+    RequestRecord,
+)
 from vlmfer.types import Record, Response
 
 BATCH_DIR = "batch"
@@ -27,87 +35,8 @@ RESULTS = "results.jsonl"
 EXPERIMENT = "experiment.json"
 STATE_VERSION = 1
 
-#: Normalised job statuses; the provider's own word is kept next to it.
-JobStatus = Literal["unsubmitted", "submitting", "pending", "running", "succeeded", "failed",
-                    "expired", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "expired", "cancelled"})
-
-_LIMIT_ENVS = {
-    "max_requests": "VLMFER_BATCH_MAX_REQUESTS",
-    "max_bytes": "VLMFER_BATCH_MAX_BYTES",
-    "inline_bytes": "VLMFER_BATCH_INLINE_BYTES",
-}
-
-
-class BatchError(VlmferError):
-    """A provider batch call failed (submit, poll or download). The CLI exits 1."""
-
-
-class BatchLimits(Record):
-    """How requests are split into jobs.
-
-    ``max_requests`` and ``max_bytes`` bound one job's input (OpenAI: 50 000 requests and
-    200 MB per input file; Gemini: a 2 GB input file). ``inline_bytes``: a Gemini job this
-    small sends its requests inline in the create call (the API takes up to 20 MB there);
-    a larger one goes as a JSONL file through the Files API. ``0`` never inlines.
-    """
-
-    max_requests: int | None = Field(default=None, ge=1)
-    max_bytes: int = Field(default=200_000_000, ge=1)
-    inline_bytes: int = Field(default=0, ge=0)
-
-    @classmethod
-    def for_provider(cls, provider: str) -> BatchLimits:
-        """The provider's limits, overridden by ``VLMFER_BATCH_MAX_REQUESTS``,
-        ``VLMFER_BATCH_MAX_BYTES`` and ``VLMFER_BATCH_INLINE_BYTES`` when set."""
-        if provider == "gemini":
-            base: dict[str, Any] = {"max_requests": None, "max_bytes": 2_000_000_000,
-                                    "inline_bytes": 19_000_000}
-        else:
-            base = {"max_requests": 50_000, "max_bytes": 200_000_000, "inline_bytes": 0}
-        for field, env in _LIMIT_ENVS.items():
-            raw = os.environ.get(env, "").strip()
-            if not raw:
-                continue
-            try:
-                base[field] = int(raw.replace("_", ""))
-            except ValueError:
-                raise ConfigError(f"{env}={raw!r} is not a whole number; set it to e.g. "
-                                  "1000, or unset it to use the provider's limit") from None
-        try:
-            return cls(**base)
-        except ValidationError as e:
-            raise ConfigError(f"batch limits from the environment are invalid: {e}") from None
-
-
-class JobRecord(Record):
-    """One provider job: a contiguous range of one round's requests, for one role."""
-
-    chunk: int
-    role: str
-    model: str
-    tag: str  # the job's display name / metadata, to find it again after a crash
-    start: int  # first line (0-based) in round-N-requests.jsonl
-    end: int  # one past the last line
-    offset: int  # byte offset of ``start``
-    length: int  # bytes of the range
-    requests: int  # end - start
-    mode: Literal["file", "inline"] = "file"
-    input_file: str | None = None
-    id: str | None = None
-    status: JobStatus = "unsubmitted"
-    provider_status: str | None = None
-    error: str | None = None
-    created: str | None = None
-    completed: int | None = None
-    failed: int | None = None
-    collected: bool = False
-    output_files: list[str] = Field(default_factory=list)
-    cleaned: bool = False
-
-    @property
-    def n(self) -> int:
-        return self.requests
+__all__ = ["TERMINAL", "BatchError", "BatchLimits", "BatchResult", "BatchState", "BatchStore",
+           "JobRecord", "JobStatus", "RequestRecord", "RoundRecord"]
 
 
 class RoundRecord(Record):
@@ -139,17 +68,6 @@ class BatchState(Record):
     @property
     def current(self) -> RoundRecord | None:
         return self.rounds[-1] if self.rounds else None
-
-
-class RequestRecord(Record):
-    """One line of ``round-N-requests.jsonl``: a request, as submitted."""
-
-    key: str
-    role: str
-    sample_id: str  # the first sample that asked it (others: round-N-samples.jsonl)
-    step: str
-    context: dict[str, Any]
-    body: dict[str, Any]
 
 
 class BatchResult(Record):

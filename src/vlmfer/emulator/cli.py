@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for kind, what in (("429", "429 with Retry-After"), ("500", "500 internal error"),
                        ("timeout", "hold the connection, then hang up"),
                        ("malformed", "200 with a truncated JSON body"),
-                       ("block", "a safety block")):
+                       ("block", "a safety block"),
+                       ("529", "529 overloaded (Anthropic; the other APIs answer 500)")):
         parser.add_argument(f"--fault-{kind}", type=float, default=0.0, metavar="R",
                             help=f"rate in [0, 1] of {what}")
     parser.add_argument("--timeout-s", type=float, default=30.0, metavar="S",
@@ -79,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
             latency=args.latency, policy=args.policy, seed=args.seed, rpm=args.rpm, tpm=args.tpm,
             faults=FaultRates(http_429=args.fault_429, http_500=args.fault_500,
                               timeout=args.fault_timeout, malformed=args.fault_malformed,
-                              block=args.fault_block),
+                              block=args.fault_block, http_529=args.fault_529),
             timeout_s=args.timeout_s, log_path=args.log, oracle=oracle, api_key=api_key,
         )
     except ValidationError as e:
@@ -115,6 +116,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         print(f"  OPENAI_BASE_URL={emu.openai_base_url}", flush=True)
         print(f"  GOOGLE_GEMINI_BASE_URL={emu.gemini_base_url}  (pin api_version, e.g. v1beta)",
               flush=True)
+        print(f"  ANTHROPIC_BASE_URL={emu.anthropic_base_url}", flush=True)
         while not done.wait(0.5):
             pass
     finally:
@@ -130,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m vlmfer.emulator``."""
     parser = argparse.ArgumentParser(
         prog="vlmfer emulator",
-        description="Serve a loopback emulator of the OpenAI and Gemini APIs on 127.0.0.1.",
+        description="Serve a loopback emulator of the OpenAI, Gemini and Anthropic APIs on "
+                    "127.0.0.1.",
     )
     add_arguments(parser)
     return main_from_args(parser.parse_args(argv))

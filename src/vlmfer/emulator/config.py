@@ -31,10 +31,15 @@ class FaultRates(BaseModel):
     )
     malformed: float = Field(default=0.0, ge=0.0, le=1.0, description="200 with truncated JSON")
     block: float = Field(default=0.0, ge=0.0, le=1.0, description="a safety block")
+    http_529: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="529 overloaded (Anthropic's overloaded_error; the other APIs answer 500)",
+    )
 
     @model_validator(mode="after")
     def _sum_at_most_one(self) -> FaultRates:
-        total = self.http_429 + self.http_500 + self.timeout + self.malformed + self.block
+        total = (self.http_429 + self.http_500 + self.timeout + self.malformed + self.block
+                 + self.http_529)
         if total > 1.0 + 1e-9:
             raise ValueError(
                 f"fault rates sum to {total:.3f}; they are exclusive outcomes of one draw, "
@@ -103,6 +108,27 @@ class EmulatorConfig(BaseModel):
     batch_max_requests: int = Field(default=50_000, ge=1, description="OpenAI requests per batch")
     batch_max_bytes: int = Field(
         default=200 * 1024 * 1024, ge=1, description="OpenAI batch input file bytes"
+    )
+    # Anthropic's limits (platform.claude.com docs: vision "General limits", API overview
+    # "request size limits", batch processing "Batch limitations"; read 2026-12-02).
+    anthropic_max_images: int = Field(
+        default=100, ge=1, description="Anthropic images per request (200k-context models)"
+    )
+    anthropic_max_image_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="Anthropic bytes per image (decoded)"
+    )
+    anthropic_max_image_side: int = Field(default=8000, ge=1, description="pixels per side")
+    anthropic_many_images_side: int = Field(
+        default=2000, ge=1, description="pixels per side when a request has over 20 images"
+    )
+    anthropic_max_request_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Anthropic Messages request body"
+    )
+    anthropic_batch_max_requests: int = Field(
+        default=100_000, ge=1, description="Anthropic requests per Message Batch"
+    )
+    anthropic_batch_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Anthropic Message Batch body"
     )
 
     @field_validator("policy")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from vlmfer.emulator.media import MediaInfo
-from vlmfer.emulator.policy import Question
+from vlmfer.emulator.policy import Decision, Question, parse_directives
 
 
 class ApiError(Exception):
@@ -157,8 +158,6 @@ class Prepared:
 
 def tokenize_answer(text: str, label: str | None) -> tuple[list[str], int | None]:
     """Split an answer into pseudo-tokens, keeping the label whole; return its index."""
-    import re
-
     def chunks(s: str) -> list[str]:
         return re.findall(r"\s*\w+|\s*[^\w\s]+|\s+", s)
 
@@ -167,3 +166,44 @@ def tokenize_answer(text: str, label: str | None) -> tuple[list[str], int | None
         toks = chunks(pre)
         return [*toks, label, *chunks(post)], len(toks)
     return chunks(text) or [text], None
+
+
+def format_answer(prep: Prepared, decision: Decision) -> str:
+    """The answer text in the requested output format (label, JSON or JSON string)."""
+    if decision.kind != "label" or decision.label is None:
+        return decision.text
+    if prep.output_format == "json":
+        return json.dumps({prep.json_prop: decision.label})
+    if prep.output_format == "json_string":
+        return json.dumps(decision.label)
+    return decision.label
+
+
+def truncate_answer(
+    prep: Prepared, decision: Decision, text: str
+) -> tuple[str, list[str], int | None, bool]:
+    """Cut the answer at ``max_tokens`` (or a ``finish=length`` directive): the text, its
+    pseudo-tokens, where the label starts (None if cut off) and whether it was cut."""
+    tokens, label_at = tokenize_answer(text, decision.label)
+    limit = prep.max_tokens
+    if "finish" in prep.question.directives and prep.question.directives["finish"] == "length":
+        limit = max(1, len(tokens) // 2) if len(tokens) > 1 else 1
+        if len(tokens) == 1:
+            tokens = [tokens[0][: max(1, len(tokens[0]) // 2)]]
+            return tokens[0], tokens, None, True
+    if limit is not None and len(tokens) > limit:
+        tokens = tokens[:limit]
+        if label_at is not None and label_at >= limit:
+            label_at = None
+        return "".join(tokens), tokens, label_at, True
+    return text, tokens, label_at, False
+
+
+def request_directives(texts: list[str], req: Request) -> dict[str, str]:
+    """``[[emu:...]]`` directives from the request's text, then the ``x-emulator-directive``
+    header (which wins)."""
+    d = parse_directives(texts)
+    header = req.header("x-emulator-directive")
+    if header:
+        d.update(parse_directives([f"[[emu:{header}]]"]))
+    return d

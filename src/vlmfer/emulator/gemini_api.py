@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vlmfer.emulator.core import (
     ApiError,
@@ -34,9 +35,7 @@ from vlmfer.emulator.media import (
     text_tokens,
 )
 from vlmfer.emulator.policy import Decision, Question, candidates_from_schema, parse_directives
-
-if TYPE_CHECKING:
-    from vlmfer.emulator.server import Emulator
+from vlmfer.emulator.state import Api, EmulatorState, Route
 
 _SUPPORTED_MIME = (*GEMINI_IMAGE_MIME, *GEMINI_VIDEO_MIME, *GEMINI_AUDIO_MIME, *GEMINI_OTHER_MIME)
 _REQUEST_FIELDS = frozenset({
@@ -65,7 +64,7 @@ def _now_rfc3339(t: float | None = None) -> str:
         "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_model(emu: Emulator, model: str, ver: str, method: str) -> str:
+def _check_model(emu: EmulatorState, model: str, ver: str, method: str) -> str:
     model = model.removeprefix("models/")
     if "does-not-exist" in model or model in emu.config.missing_models:
         raise gemini_error(
@@ -99,7 +98,7 @@ class GFile:
     source: str = "UPLOADED"
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def advance(self, emu: Emulator) -> None:
+    def advance(self, emu: EmulatorState) -> None:
         """Move PROCESSING on once it was reported enough times and enough time passed."""
         if self.state != "PROCESSING":
             return
@@ -111,7 +110,7 @@ class GFile:
         else:
             self.reports += 1
 
-    def as_json(self, emu: Emulator) -> dict[str, Any]:
+    def as_json(self, emu: EmulatorState) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": f"files/{self.id}",
             "displayName": self.display_name,
@@ -134,21 +133,21 @@ class GFile:
         return out
 
 
-def _file_id(emu: Emulator) -> str:
+def _file_id(emu: EmulatorState) -> str:
     return emu.new_id("", 12)
 
 
-def _lookup_file(emu: Emulator, name: str) -> GFile:
+def _lookup_file(emu: EmulatorState, name: str) -> GFile:
     fid = name.split("files/")[-1].split("?")[0].split(":")[0]
     with emu._lock:
-        f = emu.gemini_files.get(fid)
+        f = state(emu).files.get(fid)
     if f is None:
         raise gemini_error(
             403, f"You do not have permission to access the File {fid} or it may not exist.")
     return f
 
 
-def upload(emu: Emulator, req: Request) -> Reply:
+def upload(emu: EmulatorState, req: Request) -> Reply:
     """POST /upload/{ver}/files: a resumable upload's start, chunks and finalize."""
     if "upload_id" in req.query:
         return _upload_chunk(emu, req)
@@ -170,7 +169,7 @@ def upload(emu: Emulator, req: Request) -> Reply:
     sid = emu.new_id("up", 20)
     ver = req.params["ver"]
     with emu._lock:
-        emu.gemini_uploads[sid] = {
+        state(emu).uploads[sid] = {
             "mime": mime, "display_name": _get(meta, "displayName") or "",
             "declared": int(declared) if declared.isdigit() else None,
             "data": bytearray(), "ver": ver,
@@ -182,11 +181,11 @@ def upload(emu: Emulator, req: Request) -> Reply:
                             "x-goog-upload-chunk-granularity": str(8 * 1024 * 1024)})
 
 
-def _upload_chunk(emu: Emulator, req: Request) -> Reply:
+def _upload_chunk(emu: EmulatorState, req: Request) -> Reply:
     sid = req.query["upload_id"]
     req.entry["upload_id"] = sid
     with emu._lock:
-        sess = emu.gemini_uploads.get(sid)
+        sess = state(emu).uploads.get(sid)
     if sess is None:
         raise gemini_error(404, f"No upload session {sid}; it was finalized or never started.")
     command = req.header("x-goog-upload-command").lower()
@@ -204,7 +203,7 @@ def _upload_chunk(emu: Emulator, req: Request) -> Reply:
         return Reply(200, b"", {"x-goog-upload-status": "active",
                                 "x-goog-upload-size-received": str(len(buf))})
     with emu._lock:
-        emu.gemini_uploads.pop(sid, None)
+        state(emu).uploads.pop(sid, None)
     if sess["declared"] is not None and sess["declared"] != len(buf):
         raise gemini_error(400, f"The upload declared {sess['declared']} bytes but "
                            f"{len(buf)} arrived.")
@@ -215,7 +214,7 @@ def _upload_chunk(emu: Emulator, req: Request) -> Reply:
 
 
 def _new_file(
-    emu: Emulator, data: bytes, mime: str, display_name: str, ver: str, name: str | None = None
+    emu: EmulatorState, data: bytes, mime: str, display_name: str, ver: str, name: str | None = None
 ) -> GFile:
     f = GFile(id=name or _file_id(emu), display_name=display_name, mime_type=mime, data=data,
               created=time.time(), ver=ver)
@@ -237,11 +236,11 @@ def _new_file(
     else:
         f.reports = 1  # the upload response itself reports PROCESSING
     with emu._lock:
-        emu.gemini_files[f.id] = f
+        state(emu).files[f.id] = f
     return f
 
 
-def files_get(emu: Emulator, req: Request) -> Reply:
+def files_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/files/{id}: each poll moves PROCESSING toward ACTIVE (or FAILED)."""
     f = _lookup_file(emu, req.params["id"])
     with emu._lock:
@@ -250,12 +249,12 @@ def files_get(emu: Emulator, req: Request) -> Reply:
         return Reply.json(f.as_json(emu))
 
 
-def files_list(emu: Emulator, req: Request) -> Reply:
+def files_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/files (paged by pageSize / pageToken)."""
     size = max(1, min(100, int(req.query.get("pageSize") or 10)))
     start = int(req.query.get("pageToken") or 0)
     with emu._lock:
-        files = list(emu.gemini_files.values())
+        files = list(state(emu).files.values())
         page = [f.as_json(emu) for f in files[start : start + size]]
     out: dict[str, Any] = {"files": page} if page else {}
     if start + size < len(files):
@@ -263,15 +262,15 @@ def files_list(emu: Emulator, req: Request) -> Reply:
     return Reply.json(out)
 
 
-def files_delete(emu: Emulator, req: Request) -> Reply:
+def files_delete(emu: EmulatorState, req: Request) -> Reply:
     """DELETE /{ver}/files/{id}."""
     f = _lookup_file(emu, req.params["id"])
     with emu._lock:
-        emu.gemini_files.pop(f.id, None)
+        state(emu).files.pop(f.id, None)
     return Reply.json({})
 
 
-def files_download(emu: Emulator, req: Request) -> Reply:
+def files_download(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/files/{id}:download?alt=media (generated files only, as in the real API)."""
     f = _lookup_file(emu, req.params["id"])
     if f.source != "GENERATED":
@@ -285,7 +284,7 @@ def files_download(emu: Emulator, req: Request) -> Reply:
 
 
 def _part_media(
-    emu: Emulator, part: dict[str, Any], where: str, low_res: bool
+    emu: EmulatorState, part: dict[str, Any], where: str, low_res: bool
 ) -> MediaInfo | None:
     inline = _get(part, "inlineData")
     file_data = _get(part, "fileData")
@@ -376,7 +375,7 @@ def _part_media(
 
 
 def _prepare_request(
-    emu: Emulator, body: dict[str, Any], model: str, req: Request, endpoint: str
+    emu: EmulatorState, body: dict[str, Any], model: str, req: Request, endpoint: str
 ) -> Prepared:
     contents = _get(body, "contents")
     if not isinstance(contents, list) or not contents:
@@ -500,14 +499,14 @@ def _prepare_request(
     return prep
 
 
-def prepare_generate(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+def prepare_generate(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prepared:
     """Validate a generateContent body like the real API."""
     model = _check_model(emu, req.params["model"], req.params.get("ver", "v1beta"),
                          "generateContent")
     return _prepare_request(emu, body, model, req, "generate")
 
 
-def _usage(emu: Emulator, prep: Prepared, output: int) -> dict[str, Any]:
+def _usage(emu: EmulatorState, prep: Prepared, output: int) -> dict[str, Any]:
     thoughts = emu.config.thoughts_tokens
     if prep.thinking_budget is not None and prep.thinking_budget >= 0:
         thoughts = min(thoughts, prep.thinking_budget)
@@ -536,7 +535,7 @@ def _answer_text(prep: Prepared, decision: Decision) -> str:
 
 
 def render_generate(
-    emu: Emulator, prep: Prepared, decision: Decision, fault: str | None, shape: float
+    emu: EmulatorState, prep: Prepared, decision: Decision, fault: str | None, shape: float
 ) -> dict[str, Any]:
     """A GenerateContentResponse for the policy's decision."""
     base = {"modelVersion": prep.model, "responseId": emu.new_id("", 22)}
@@ -598,7 +597,7 @@ def render_generate(
     return {"candidates": [cand], "usageMetadata": _usage(emu, prep, len(tokens)), **base}
 
 
-def fault_reply(emu: Emulator, prep: Prepared, fault: str) -> ApiError:
+def fault_reply(emu: EmulatorState, prep: Prepared, fault: str) -> ApiError:
     """The error an injected 429 / 500 fault answers with."""
     if fault == "429":
         retry = emu.config.retry_after_s
@@ -613,12 +612,12 @@ def fault_reply(emu: Emulator, prep: Prepared, fault: str) -> ApiError:
                         "(injected by the emulator)", kind="fault.500")
 
 
-def generate_content(emu: Emulator, req: Request) -> Reply:
+def generate_content(emu: EmulatorState, req: Request) -> Reply:
     """POST /{ver}/models/{model}:generateContent."""
     return emu.run_inference(req, prepare_generate, render_generate, fault_reply)
 
 
-def stream_generate_content(emu: Emulator, req: Request) -> Reply:
+def stream_generate_content(emu: EmulatorState, req: Request) -> Reply:
     """POST /{ver}/models/{model}:streamGenerateContent?alt=sse (the whole answer, one event)."""
     reply = emu.run_inference(req, prepare_generate, render_generate, fault_reply)
     if reply.status == 200 and reply.hold is None:
@@ -627,7 +626,7 @@ def stream_generate_content(emu: Emulator, req: Request) -> Reply:
     return reply
 
 
-def models_list(emu: Emulator, req: Request) -> Reply:
+def models_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/models."""
     names = ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3.5-flash"]
     return Reply.json({"models": [
@@ -638,11 +637,9 @@ def models_list(emu: Emulator, req: Request) -> Reply:
         for n in names if n not in emu.config.missing_models]})
 
 
-def count_tokens(emu: Emulator, req: Request) -> Reply:
+def count_tokens(emu: EmulatorState, req: Request) -> Reply:
     """POST /{ver}/models/{model}:countTokens."""
-    from vlmfer.emulator.server import parse_json_object
-
-    body = parse_json_object(req, "gemini")
+    body = emu.json_body(req)
     model = _check_model(emu, req.params["model"], req.params.get("ver", "v1beta"),
                          "countTokens")
     inner = _get(body, "generateContentRequest") or body
@@ -658,7 +655,7 @@ def count_tokens(emu: Emulator, req: Request) -> Reply:
                                                for k, v in prep.modality_tokens.items() if v]})
 
 
-def models_get(emu: Emulator, req: Request) -> Reply:
+def models_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/models/{model}."""
     model = _check_model(emu, req.params["model"], req.params["ver"], "get")
     req.entry["model"] = model
@@ -676,11 +673,9 @@ _TERMINAL = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELL
              "BATCH_STATE_EXPIRED")
 
 
-def batches_create(emu: Emulator, req: Request) -> Reply:
+def batches_create(emu: EmulatorState, req: Request) -> Reply:
     """POST /{ver}/models/{model}:batchGenerateContent (inlined requests or a JSONL file)."""
-    from vlmfer.emulator.server import parse_json_object
-
-    body = parse_json_object(req, "gemini")
+    body = emu.json_body(req)
     model = _check_model(emu, req.params["model"], req.params["ver"], "batchGenerateContent")
     req.entry["model"] = model
     batch = _get(body, "batch")
@@ -723,7 +718,7 @@ def batches_create(emu: Emulator, req: Request) -> Reply:
         "error": None, "priority": _get(batch, "priority"),
     }
     with emu._lock:
-        emu.gemini_batches[bid] = job
+        state(emu).batches[bid] = job
     req.entry["batch_id"] = f"batches/{bid}"
     return Reply.json(_operation(job))
 
@@ -755,15 +750,15 @@ def _operation(job: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-def _get_job(emu: Emulator, bid: str) -> dict[str, Any]:
+def _get_job(emu: EmulatorState, bid: str) -> dict[str, Any]:
     with emu._lock:
-        job = emu.gemini_batches.get(bid)
+        job = state(emu).batches.get(bid)
     if job is None:
         raise gemini_error(404, f"Batch batches/{bid} was not found.")
     return job
 
 
-def batches_get(emu: Emulator, req: Request) -> Reply:
+def batches_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/batches/{id}: advances the job, running it once its delay has passed."""
     job = _get_job(emu, req.params["id"])
     with emu._lock:
@@ -772,14 +767,14 @@ def batches_get(emu: Emulator, req: Request) -> Reply:
         return Reply.json(_operation(job))
 
 
-def batches_list(emu: Emulator, req: Request) -> Reply:
+def batches_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /{ver}/batches."""
     with emu._lock:
-        ops = [_operation(j) for j in emu.gemini_batches.values()]
+        ops = [_operation(j) for j in state(emu).batches.values()]
     return Reply.json({"operations": ops} if ops else {})
 
 
-def batches_cancel(emu: Emulator, req: Request) -> Reply:
+def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
     """POST /{ver}/batches/{id}:cancel."""
     job = _get_job(emu, req.params["id"])
     with emu._lock:
@@ -792,15 +787,15 @@ def batches_cancel(emu: Emulator, req: Request) -> Reply:
     return Reply.json({})
 
 
-def batches_delete(emu: Emulator, req: Request) -> Reply:
+def batches_delete(emu: EmulatorState, req: Request) -> Reply:
     """DELETE /{ver}/batches/{id}."""
     job = _get_job(emu, req.params["id"])
     with emu._lock:
-        emu.gemini_batches.pop(job["id"], None)
+        state(emu).batches.pop(job["id"], None)
     return Reply.json({})
 
 
-def _advance(emu: Emulator, job: dict[str, Any]) -> None:
+def _advance(emu: EmulatorState, job: dict[str, Any]) -> None:
     if job["state"] in _TERMINAL:
         return
     job["update"] = time.time()
@@ -812,12 +807,12 @@ def _advance(emu: Emulator, job: dict[str, Any]) -> None:
 
 
 def _run_one(
-    emu: Emulator, job: dict[str, Any], request: Any, item: Any
+    emu: EmulatorState, job: dict[str, Any], request: Any, item: Any
 ) -> dict[str, Any]:
     """One batch request -> {"response": ...} or {"error": {...}}."""
     model = job["model"]
 
-    def prepare(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+    def prepare(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prepared:
         return _prepare_request(emu, {k: v for k, v in body.items() if k != "model"}, model,
                                 req, "batch")
 
@@ -832,7 +827,7 @@ def _run_one(
                       "status": err.get("status", "UNKNOWN")}}
 
 
-def _process(emu: Emulator, job: dict[str, Any]) -> None:
+def _process(emu: EmulatorState, job: dict[str, Any]) -> None:
     now = time.time()
     job["end"] = now
     if job["outcome"] == "failed":
@@ -860,7 +855,7 @@ def _process(emu: Emulator, job: dict[str, Any]) -> None:
             results.append(one)
         job["output"] = {"inlinedResponses": {"inlinedResponses": results}}
     else:
-        src = emu.gemini_files.get(str(job["file"]).removeprefix("files/"))
+        src = state(emu).files.get(str(job["file"]).removeprefix("files/"))
         lines_out = []
         if src is None:
             job["state"] = "BATCH_STATE_FAILED"
@@ -895,3 +890,114 @@ def _process(emu: Emulator, job: dict[str, Any]) -> None:
                     "failedRequestCount": str(failed), "pendingRequestCount": "0"}
     job["state"] = "BATCH_STATE_SUCCEEDED"
     emu.count("batches", "gemini.succeeded")
+
+
+# -- the API as the server sees it ---------------------------------------------
+
+
+@dataclass
+class GeminiState:
+    """Gemini's objects in one emulator."""
+
+    files: dict[str, GFile] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def state(emu: EmulatorState) -> GeminiState:
+    """The Gemini files, upload sessions and batches of ``emu``."""
+    st: GeminiState = emu.api_state("gemini")
+    return st
+
+
+def _claims(req: Request) -> bool:
+    if req.header("x-goog-api-key") or req.header("x-goog-api-client") or "key" in req.query:
+        return True
+    return ":" in req.path or req.path.startswith(("/upload/", "/download/"))
+
+
+def authorize(emu: EmulatorState, req: Request) -> None:
+    """``x-goog-api-key`` (or ``?key=``), answered as Google does (a bad key is a 400)."""
+    expected = emu.config.api_key
+    key = req.header("x-goog-api-key") or req.query.get("key", "")
+    if not key:
+        raise gemini_error(
+            403,
+            "Method doesn't allow unregistered callers (callers without established "
+            "identity). Please use API Key or other form of API consumer identity to call "
+            "this API.",
+        )
+    if expected is not None and key != expected:
+        raise gemini_error(
+            400,
+            "API key not valid. Please pass a valid API key.",
+            details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                      "reason": "API_KEY_INVALID", "domain": "googleapis.com"}],
+        )
+
+
+def _error(status: int, message: str) -> ApiError:
+    # Google answers an oversized body with INVALID_ARGUMENT, not 413.
+    return gemini_error(400 if status == 413 else status, message)
+
+
+def _not_found(req: Request) -> ApiError:
+    return gemini_error(404, f"Method not found: {req.method} {req.path}")
+
+
+def _invalid_json(detail: str | None) -> ApiError:
+    if detail is None:
+        return gemini_error(400, "Invalid JSON payload received. Expected an object.")
+    return gemini_error(400, f"Invalid JSON payload received. {detail}")
+
+
+def _rate_limited(which: str, model: str, retry: int, limit: int) -> ApiError:
+    return gemini_error(
+        429,
+        f"You exceeded your current quota ({which.upper()} limit for {model}). "
+        f"Please retry in {retry}s.",
+        details=[{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                  "retryDelay": f"{retry}s"}],
+        headers={"Retry-After": str(retry)},
+        kind=f"limit.{which}",
+    )
+
+
+_VER = r"(?P<ver>v[^/]+)"
+ROUTES: tuple[Route, ...] = (
+    # Any API version segment.
+    Route("POST", re.compile(rf"^/{_VER}/models/(?P<model>[^/:]+):generateContent$"),
+          "gemini.generate", generate_content),
+    Route("POST", re.compile(rf"^/{_VER}/models/(?P<model>[^/:]+):streamGenerateContent$"),
+          "gemini.stream_generate", stream_generate_content),
+    Route("GET", re.compile(rf"^/{_VER}/models$"), "gemini.models.list", models_list),
+    Route("POST", re.compile(rf"^/{_VER}/models/(?P<model>[^/:]+):countTokens$"),
+          "gemini.count_tokens", count_tokens),
+    Route("POST", re.compile(rf"^/{_VER}/models/(?P<model>[^/:]+):batchGenerateContent$"),
+          "gemini.batches.create", batches_create),
+    Route("GET", re.compile(rf"^/{_VER}/models/(?P<model>[^/:]+)$"), "gemini.models.get",
+          models_get),
+    Route("POST", re.compile(rf"^/upload/{_VER}/files$"), "gemini.upload", upload),
+    Route("GET", re.compile(rf"^/{_VER}/files$"), "gemini.files.list", files_list),
+    Route("GET", re.compile(rf"^/(?:download/)?{_VER}/files/(?P<id>[^/:]+):download$"),
+          "gemini.files.download", files_download),
+    Route("GET", re.compile(rf"^/{_VER}/files/(?P<id>[^/:]+)$"), "gemini.files.get",
+          files_get),
+    Route("DELETE", re.compile(rf"^/{_VER}/files/(?P<id>[^/:]+)$"), "gemini.files.delete",
+          files_delete),
+    Route("GET", re.compile(rf"^/{_VER}/batches$"), "gemini.batches.list", batches_list),
+    Route("GET", re.compile(rf"^/{_VER}/batches/(?P<id>[^/:]+)$"), "gemini.batches.get",
+          batches_get),
+    Route("POST", re.compile(rf"^/{_VER}/batches/(?P<id>[^/:]+):cancel$"),
+          "gemini.batches.cancel", batches_cancel),
+    Route("DELETE", re.compile(rf"^/{_VER}/batches/(?P<id>[^/:]+)$"), "gemini.batches.delete",
+          batches_delete),
+)
+
+API = Api(
+    name="gemini", routes=ROUTES, claims=_claims, authorize=authorize, error=_error,
+    not_found=_not_found, invalid_json=_invalid_json, rate_limited=_rate_limited,
+    new_state=GeminiState,
+    # The upload URL itself authorizes a chunk, as Google's does.
+    open_kinds=frozenset({"gemini.upload.chunk"}),
+)

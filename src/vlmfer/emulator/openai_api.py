@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from vlmfer.emulator.core import ApiError, Prepared, Reply, Request, openai_error, tokenize_answer
+from vlmfer.emulator.core import (
+    ApiError,
+    Prepared,
+    Reply,
+    Request,
+    format_answer,
+    openai_error,
+    request_directives,
+    truncate_answer,
+)
 from vlmfer.emulator.media import (
     MediaInfo,
     decode_data_url,
@@ -16,10 +26,8 @@ from vlmfer.emulator.media import (
     sha256,
     text_tokens,
 )
-from vlmfer.emulator.policy import Decision, Question, candidates_from_schema, parse_directives
-
-if TYPE_CHECKING:
-    from vlmfer.emulator.server import Emulator
+from vlmfer.emulator.policy import Decision, Question, candidates_from_schema
+from vlmfer.emulator.state import Api, EmulatorState, Route
 
 _CHAT_FIELDS = frozenset({
     "model", "messages", "response_format", "logprobs", "top_logprobs", "temperature",
@@ -37,10 +45,14 @@ _RESPONSES_FIELDS = frozenset({
     "max_tool_calls", "stream_options", "prompt_cache_retention",
 })
 _DETAILS = ("low", "high", "auto", "original")
+#: Old private names, now shared by every provider module (vlmfer.emulator.core).
+_format_answer = format_answer
+_truncate = truncate_answer
+
 _REFUSAL = "I'm sorry, but I can't help with identifying emotions in this image."
 
 
-def _check_model(emu: Emulator, model: Any) -> str:
+def _check_model(emu: EmulatorState, model: Any) -> str:
     if not isinstance(model, str) or not model.strip():
         raise openai_error(400, "you must provide a model parameter", param="model")
     if "does-not-exist" in model or model in emu.config.missing_models:
@@ -52,12 +64,12 @@ def _check_model(emu: Emulator, model: Any) -> str:
     return model
 
 
-def _logprobs_rejected(emu: Emulator, model: str) -> bool:
+def _logprobs_rejected(emu: EmulatorState, model: str) -> bool:
     return any(s in model for s in emu.config.logprobs_unsupported_models)
 
 
 def _image_part(
-    emu: Emulator, model: str, url: Any, detail: Any, param: str
+    emu: EmulatorState, model: str, url: Any, detail: Any, param: str
 ) -> MediaInfo:
     if detail is None:
         detail = "auto"
@@ -179,7 +191,7 @@ def _output_format(
 
 
 def _common_options(
-    body: dict[str, Any], prep: Prepared, emu: Emulator, *, responses_api: bool
+    body: dict[str, Any], prep: Prepared, emu: EmulatorState, *, responses_api: bool
 ) -> None:
     temp = body.get("temperature")
     if temp is not None and (not isinstance(temp, (int, float)) or not 0 <= temp <= 2):
@@ -235,7 +247,7 @@ def _reasoning_checks(body: dict[str, Any], model: str, responses_api: bool, log
             code="unsupported_parameter")
 
 
-def prepare_chat(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prepared:
     """Validate a chat.completions body like the real API."""
     model = _check_model(emu, body.get("model"))
     messages = body.get("messages")
@@ -320,15 +332,10 @@ def prepare_chat(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
     return prep
 
 
-def _directives(texts: list[str], req: Request) -> dict[str, str]:
-    d = parse_directives(texts)
-    header = req.header("x-emulator-directive")
-    if header:
-        d.update(parse_directives([f"[[emu:{header}]]"]))
-    return d
+_directives = request_directives
 
 
-def _check_image_cap(emu: Emulator, media: list[MediaInfo]) -> None:
+def _check_image_cap(emu: EmulatorState, media: list[MediaInfo]) -> None:
     n = sum(1 for m in media if m.kind == "image")
     if n > emu.config.max_images:
         raise openai_error(
@@ -339,20 +346,10 @@ def _check_image_cap(emu: Emulator, media: list[MediaInfo]) -> None:
         )
 
 
-def _reject_unknown(emu: Emulator, unknown: list[str]) -> None:
+def _reject_unknown(emu: EmulatorState, unknown: list[str]) -> None:
     if unknown and emu.config.strict_fields:
         raise openai_error(400, f"Unrecognized request argument supplied: {unknown[0]}",
                            param=unknown[0], code="unknown_parameter")
-
-
-def _format_answer(prep: Prepared, decision: Decision) -> str:
-    if decision.kind != "label" or decision.label is None:
-        return decision.text
-    if prep.output_format == "json":
-        return json.dumps({prep.json_prop: decision.label})
-    if prep.output_format == "json_string":
-        return json.dumps(decision.label)
-    return decision.label
 
 
 def _token_logprobs(
@@ -376,24 +373,6 @@ def _token_logprobs(
     return out
 
 
-def _truncate(
-    prep: Prepared, decision: Decision, text: str
-) -> tuple[str, list[str], int | None, bool]:
-    tokens, label_at = tokenize_answer(text, decision.label)
-    limit = prep.max_tokens
-    if "finish" in prep.question.directives and prep.question.directives["finish"] == "length":
-        limit = max(1, len(tokens) // 2) if len(tokens) > 1 else 1
-        if len(tokens) == 1:
-            tokens = [tokens[0][: max(1, len(tokens[0]) // 2)]]
-            return tokens[0], tokens, None, True
-    if limit is not None and len(tokens) > limit:
-        tokens = tokens[:limit]
-        if label_at is not None and label_at >= limit:
-            label_at = None
-        return "".join(tokens), tokens, label_at, True
-    return text, tokens, label_at, False
-
-
 def _usage_chat(prep: Prepared, completion: int, thoughts: int) -> dict[str, Any]:
     return {
         "prompt_tokens": prep.input_tokens,
@@ -407,7 +386,7 @@ def _usage_chat(prep: Prepared, completion: int, thoughts: int) -> dict[str, Any
 
 
 def render_chat(
-    emu: Emulator, prep: Prepared, decision: Decision, fault: str | None, shape: float
+    emu: EmulatorState, prep: Prepared, decision: Decision, fault: str | None, shape: float
 ) -> dict[str, Any]:
     """A ChatCompletion for the policy's decision."""
     thoughts = emu.config.thoughts_tokens
@@ -428,8 +407,8 @@ def render_chat(
         if prep.logprobs:
             logprobs = {"content": None, "refusal": []}
     else:
-        text = _format_answer(prep, decision)
-        text, tokens, label_at, cut = _truncate(prep, decision, text)
+        text = format_answer(prep, decision)
+        text, tokens, label_at, cut = truncate_answer(prep, decision, text)
         finish = "length" if cut else "stop"
         message["content"] = text
         completion = len(tokens)
@@ -452,7 +431,7 @@ def render_chat(
     }
 
 
-def fault_reply(emu: Emulator, prep: Prepared, fault: str) -> ApiError:
+def fault_reply(emu: EmulatorState, prep: Prepared, fault: str) -> ApiError:
     """The error an injected 429 / 500 fault answers with."""
     if fault == "429":
         retry = emu.config.retry_after_s
@@ -473,7 +452,7 @@ def fault_reply(emu: Emulator, prep: Prepared, fault: str) -> ApiError:
     )
 
 
-def chat_completions(emu: Emulator, req: Request) -> Reply:
+def chat_completions(emu: EmulatorState, req: Request) -> Reply:
     """POST /v1/chat/completions (``stream=true`` answers as server-sent events)."""
     reply = emu.run_inference(req, prepare_chat, render_chat, fault_reply)
     if reply.status == 200 and reply.hold is None and req.entry.get("stream"):
@@ -507,7 +486,7 @@ def _as_event_stream(reply: Reply, include_usage: bool) -> Reply:
 # -- Responses API ------------------------------------------------------------
 
 
-def prepare_responses(emu: Emulator, body: dict[str, Any], req: Request) -> Prepared:
+def prepare_responses(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prepared:
     """Validate a responses.create body."""
     model = _check_model(emu, body.get("model"))
     inp = body.get("input")
@@ -582,7 +561,7 @@ def prepare_responses(emu: Emulator, body: dict[str, Any], req: Request) -> Prep
 
 
 def render_responses(
-    emu: Emulator, prep: Prepared, decision: Decision, fault: str | None, shape: float
+    emu: EmulatorState, prep: Prepared, decision: Decision, fault: str | None, shape: float
 ) -> dict[str, Any]:
     """A Response object for the policy's decision."""
     thoughts = emu.config.thoughts_tokens
@@ -602,8 +581,8 @@ def render_responses(
                        "role": "assistant",
                        "content": [{"type": "refusal", "refusal": _REFUSAL}]})
     else:
-        text = _format_answer(prep, decision)
-        text, tokens, label_at, cut = _truncate(prep, decision, text)
+        text = format_answer(prep, decision)
+        text, tokens, label_at, cut = truncate_answer(prep, decision, text)
         completion = len(tokens)
         part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
         if prep.logprobs:
@@ -636,7 +615,7 @@ def render_responses(
     }
 
 
-def responses(emu: Emulator, req: Request) -> Reply:
+def responses(emu: EmulatorState, req: Request) -> Reply:
     """POST /v1/responses."""
     return emu.run_inference(req, prepare_responses, render_responses, fault_reply)
 
@@ -644,7 +623,7 @@ def responses(emu: Emulator, req: Request) -> Reply:
 # -- models -------------------------------------------------------------------
 
 
-def models_get(emu: Emulator, req: Request) -> Reply:
+def models_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/models/{model}."""
     model = _check_model(emu, req.params["model"])
     req.entry["model"] = model
@@ -652,7 +631,7 @@ def models_get(emu: Emulator, req: Request) -> Reply:
                        "owned_by": "vlmfer-emulator"})
 
 
-def models_list(emu: Emulator, req: Request) -> Reply:
+def models_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/models."""
     names = ["gpt-4o", "gpt-4o-mini", "gpt-5.2"]
     return Reply.json({"object": "list", "data": [
@@ -709,7 +688,7 @@ def _parse_multipart(req: Request) -> dict[str, tuple[str | None, bytes]]:
     return fields
 
 
-def files_create(emu: Emulator, req: Request) -> Reply:
+def files_create(emu: EmulatorState, req: Request) -> Reply:
     """POST /v1/files (multipart: file, purpose)."""
     fields = _parse_multipart(req)
     purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
@@ -738,45 +717,45 @@ def files_create(emu: Emulator, req: Request) -> Reply:
             )
     f = OFile(emu.new_id("file-", 24), filename, purpose, data, int(time.time()))
     with emu._lock:
-        emu.openai_files[f.id] = f
+        state(emu).files[f.id] = f
     req.entry["file_id"] = f.id
     return Reply.json(f.as_json())
 
 
-def _get_file(emu: Emulator, file_id: str) -> OFile:
+def _get_file(emu: EmulatorState, file_id: str) -> OFile:
     with emu._lock:
-        f = emu.openai_files.get(file_id)
+        f = state(emu).files.get(file_id)
     if f is None:
         raise openai_error(404, f"No such File object: {file_id}", param="id", code=None)
     return f
 
 
-def files_get(emu: Emulator, req: Request) -> Reply:
+def files_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/files/{id}."""
     return Reply.json(_get_file(emu, req.params["id"]).as_json())
 
 
-def files_list(emu: Emulator, req: Request) -> Reply:
+def files_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/files."""
     purpose = req.query.get("purpose")
     with emu._lock:
-        files = [f.as_json() for f in emu.openai_files.values()
+        files = [f.as_json() for f in state(emu).files.values()
                  if purpose is None or f.purpose == purpose]
     return Reply.json({"object": "list", "data": files, "has_more": False})
 
 
-def files_content(emu: Emulator, req: Request) -> Reply:
+def files_content(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/files/{id}/content."""
     f = _get_file(emu, req.params["id"])
     emu.sleep(emu.config.download_latency_s)
     return Reply(200, f.data, content_type="application/octet-stream")
 
 
-def files_delete(emu: Emulator, req: Request) -> Reply:
+def files_delete(emu: EmulatorState, req: Request) -> Reply:
     """DELETE /v1/files/{id}."""
     f = _get_file(emu, req.params["id"])
     with emu._lock:
-        emu.openai_files.pop(f.id, None)
+        state(emu).files.pop(f.id, None)
     return Reply.json({"id": f.id, "object": "file", "deleted": True})
 
 
@@ -786,11 +765,9 @@ _BATCH_ENDPOINTS = ("/v1/chat/completions", "/v1/responses")
 _TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
-def batches_create(emu: Emulator, req: Request) -> Reply:
+def batches_create(emu: EmulatorState, req: Request) -> Reply:
     """POST /v1/batches."""
-    from vlmfer.emulator.server import parse_json_object
-
-    body = parse_json_object(req, "openai")
+    body = emu.json_body(req)
     for key in ("input_file_id", "endpoint", "completion_window"):
         if not body.get(key):
             raise openai_error(400, f"Missing required parameter: '{key}'.", param=key,
@@ -825,12 +802,12 @@ def batches_create(emu: Emulator, req: Request) -> Reply:
         "_outcome": _batch_outcome(emu, metadata),
     }
     with emu._lock:
-        emu.openai_batches[batch["id"]] = batch
+        state(emu).batches[batch["id"]] = batch
     req.entry["batch_id"] = batch["id"]
     return Reply.json(_public(batch))
 
 
-def _batch_outcome(emu: Emulator, metadata: dict[str, Any]) -> str:
+def _batch_outcome(emu: EmulatorState, metadata: dict[str, Any]) -> str:
     marker = " ".join(str(v) for v in metadata.values()).lower()
     for outcome in ("failed", "expired"):
         if f"emulator:{outcome}" in marker:
@@ -842,16 +819,16 @@ def _public(batch: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in batch.items() if not k.startswith("_")}
 
 
-def _get_batch(emu: Emulator, batch_id: str) -> dict[str, Any]:
+def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
     with emu._lock:
-        b = emu.openai_batches.get(batch_id)
+        b = state(emu).batches.get(batch_id)
     if b is None:
         raise openai_error(404, f"No batch found with id '{batch_id}'.", param="batch_id",
                            code="batch_not_found")
     return b
 
 
-def batches_get(emu: Emulator, req: Request) -> Reply:
+def batches_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches/{id}: advances the batch, processing it once its delay has passed."""
     b = _get_batch(emu, req.params["id"])
     with emu._lock:
@@ -859,15 +836,15 @@ def batches_get(emu: Emulator, req: Request) -> Reply:
         return Reply.json(_public(b))
 
 
-def batches_list(emu: Emulator, req: Request) -> Reply:
+def batches_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches."""
     with emu._lock:
-        data = [_public(b) for b in emu.openai_batches.values()]
+        data = [_public(b) for b in state(emu).batches.values()]
     return Reply.json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                        "last_id": data[-1]["id"] if data else None, "has_more": False})
 
 
-def batches_cancel(emu: Emulator, req: Request) -> Reply:
+def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
     """POST /v1/batches/{id}/cancel."""
     b = _get_batch(emu, req.params["id"])
     with emu._lock:
@@ -879,7 +856,7 @@ def batches_cancel(emu: Emulator, req: Request) -> Reply:
         return Reply.json(_public(b))
 
 
-def _advance(emu: Emulator, b: dict[str, Any]) -> None:
+def _advance(emu: EmulatorState, b: dict[str, Any]) -> None:
     now = int(time.time())
     if b["status"] == "cancelling":
         b["status"], b["cancelled_at"] = "cancelled", now
@@ -897,10 +874,10 @@ def _batch_line_error(code: str, message: str, line: int | None = None) -> dict[
     return {"code": code, "message": message, "param": None, "line": line}
 
 
-def _process(emu: Emulator, b: dict[str, Any]) -> None:
+def _process(emu: EmulatorState, b: dict[str, Any]) -> None:
     """Run every request of the input file through the policy; write output and error files."""
     now = int(time.time())
-    f = emu.openai_files.get(b["input_file_id"])
+    f = state(emu).files.get(b["input_file_id"])
     lines = f.data.decode("utf-8", "replace").splitlines() if f else []
     lines = [ln for ln in lines if ln.strip()]
     errors: list[dict[str, Any]] = []
@@ -988,7 +965,7 @@ def _process(emu: Emulator, b: dict[str, Any]) -> None:
         if lines_:
             of = OFile(emu.new_id("file-", 24), f"{b['id']}_{suffix}.jsonl",
                        f"batch_{suffix}", ("\n".join(lines_) + "\n").encode(), now)
-            emu.openai_files[of.id] = of
+            state(emu).files[of.id] = of
             b[key] = of.id
     b["request_counts"] = {"total": len(parsed), "completed": len(out_lines),
                            "failed": len(err_lines)}
@@ -1003,7 +980,112 @@ def _process(emu: Emulator, b: dict[str, Any]) -> None:
 
 
 def _run_line(
-    emu: Emulator, obj: dict[str, Any], prepare: Any, render: Any, batch_id: str
+    emu: EmulatorState, obj: dict[str, Any], prepare: Any, render: Any, batch_id: str
 ) -> tuple[int, Any]:
     return emu.run_batch_request("openai", str(obj["url"]), obj["body"], prepare, render,
                                  fault_reply, batch_id=batch_id, item=str(obj["custom_id"]))
+
+
+# -- the API as the server sees it ---------------------------------------------
+
+
+@dataclass
+class OpenAIState:
+    """OpenAI's objects in one emulator."""
+
+    files: dict[str, OFile] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def state(emu: EmulatorState) -> OpenAIState:
+    """The OpenAI files and batches of ``emu``."""
+    st: OpenAIState = emu.api_state("openai")
+    return st
+
+
+def _claims(req: Request) -> bool:
+    return bool(req.header("authorization")) or req.path.startswith("/v1/") or req.path == "/v1"
+
+
+def authorize(emu: EmulatorState, req: Request) -> None:
+    """``Authorization: Bearer`` (or Azure's ``api-key``), checked like the real service."""
+    expected = emu.config.api_key
+    auth = req.header("authorization")
+    key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    key = key or req.header("api-key")
+    if not key:
+        raise openai_error(
+            401,
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            code=None,
+        )
+    if expected is not None and key != expected:
+        # Like the real service, echo the presented key, masked: clients must not
+        # write it anywhere (the secret scans look for the key itself).
+        masked = f"{key[:8]}{'*' * 8}{key[-4:]}" if len(key) > 12 else "****"
+        raise openai_error(
+            401,
+            f"Incorrect API key provided: {masked}. You can find your API key in your "
+            "account settings.",
+            code="invalid_api_key",
+        )
+
+
+def _error(status: int, message: str) -> ApiError:
+    return openai_error(status, message)
+
+
+def _not_found(req: Request) -> ApiError:
+    return openai_error(404, f"Invalid URL ({req.method} {req.path})", code=None)
+
+
+def _invalid_json(detail: str | None) -> ApiError:
+    if detail is None:
+        return openai_error(400, "The request body must be a JSON object.")
+    return openai_error(
+        400,
+        "We could not parse the JSON body of your request. (HINT: This likely means you "
+        "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+        "but what was sent was not valid JSON.)",
+    )
+
+
+def _rate_limited(which: str, model: str, retry: int, limit: int) -> ApiError:
+    unit = "requests" if which == "rpm" else "tokens"
+    return openai_error(
+        429,
+        f"Rate limit reached for {model} on {unit} per min ({which.upper()}): "
+        f"Limit {limit}. Please try again in {retry}s.",
+        type_=unit, code="rate_limit_exceeded",
+        headers={"Retry-After": str(retry), "retry-after-ms": str(retry * 1000)},
+        kind=f"limit.{which}",
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", re.compile(r"^/v1/chat/completions$"), "openai.chat", chat_completions),
+    Route("POST", re.compile(r"^/v1/responses$"), "openai.responses", responses),
+    Route("POST", re.compile(r"^/v1/files$"), "openai.files.create", files_create),
+    Route("GET", re.compile(r"^/v1/files$"), "openai.files.list", files_list),
+    Route("GET", re.compile(r"^/v1/files/(?P<id>[^/]+)$"), "openai.files.get", files_get),
+    Route("GET", re.compile(r"^/v1/files/(?P<id>[^/]+)/content$"), "openai.files.content",
+          files_content),
+    Route("DELETE", re.compile(r"^/v1/files/(?P<id>[^/]+)$"), "openai.files.delete",
+          files_delete),
+    Route("POST", re.compile(r"^/v1/batches$"), "openai.batches.create", batches_create),
+    Route("GET", re.compile(r"^/v1/batches$"), "openai.batches.list", batches_list),
+    Route("GET", re.compile(r"^/v1/batches/(?P<id>[^/]+)$"), "openai.batches.get",
+          batches_get),
+    Route("POST", re.compile(r"^/v1/batches/(?P<id>[^/]+)/cancel$"), "openai.batches.cancel",
+          batches_cancel),
+    Route("GET", re.compile(r"^/v1/models$"), "openai.models.list", models_list),
+    Route("GET", re.compile(r"^/v1/models/(?P<model>.+)$"), "openai.models.get", models_get),
+)
+
+API = Api(
+    name="openai", routes=ROUTES, claims=_claims, authorize=authorize, error=_error,
+    not_found=_not_found, invalid_json=_invalid_json, rate_limited=_rate_limited,
+    new_state=OpenAIState, request_id_header="x-request-id", request_id_prefix="req_",
+    ratelimit_headers=True,
+)

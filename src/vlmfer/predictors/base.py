@@ -8,9 +8,12 @@ a ``Response`` whose ``status`` says whether the model answered at all.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vlmfer.types import Capabilities, Prompt, Response
+
+if TYPE_CHECKING:
+    from vlmfer.predictors.batch import JobClient
 
 
 class Predictor(ABC):
@@ -45,6 +48,15 @@ class Predictor(ABC):
     def cache_identity(self) -> dict[str, Any]:
         """What, besides the prompt, makes an answer from this predictor distinct."""
         return {"name": self.name}
+
+    def batch_jobs(self) -> JobClient | None:
+        """The provider batch API for this predictor, or None (the default): no batch.
+
+        A predictor that returns a job client also implements ``batch_request`` and
+        ``parse_batch_result`` (see ``vlmfer.predictors.batch``); then ``vlmfer run
+        --batch`` and ``vlmfer batch`` drive it, at the provider's batch price.
+        """
+        return None
 
     async def aclose(self) -> None:
         """Release clients and clean up provider-side resources (uploads)."""

@@ -45,6 +45,7 @@ from vlmfer.predictors._common import (
     transport_error,
 )
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.gemini_batch import GeminiJobs
 from vlmfer.predictors.gemini_files import (
     TRANSPORT_ERRORS,
     UPLOAD_PREFIX,
@@ -506,6 +507,10 @@ class GeminiPredictor(Predictor):
     def client(self) -> genai.Client:
         """The SDK client (its base_url, api_version and key), for the batch API."""
         return self._client
+
+    def batch_jobs(self) -> GeminiJobs:
+        """Gemini batch mode through this predictor's client and Files API."""
+        return GeminiJobs(self.name, self.model, self._client, self.base_url, self.files)
 
     async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
         """One ``GenerateContentRequest`` as the REST API takes it, and the parse context.

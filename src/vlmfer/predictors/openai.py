@@ -40,6 +40,7 @@ from vlmfer.predictors._common import (
     transport_error,
 )
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.openai_batch import OpenAIJobs
 from vlmfer.predictors.options import OpenAIOptions
 from vlmfer.predictors.probe import (
     PROBE_MAX_TOKENS,
@@ -547,6 +548,10 @@ class OpenAIPredictor(Predictor):
     def batch_endpoint(self) -> str:
         """The endpoint every line of a batch input file names."""
         return "/v1/responses" if self.options.api == "responses" else "/v1/chat/completions"
+
+    def batch_jobs(self) -> OpenAIJobs:
+        """OpenAI's Batch API through this predictor's client (same base_url and key)."""
+        return OpenAIJobs(self.name, self._client, self.batch_endpoint, self.base_url)
 
     async def batch_request(self, prompt: Prompt) -> tuple[dict[str, Any], dict[str, Any]]:
         """The request body of one batch line, and what ``parse_batch_result`` needs later.

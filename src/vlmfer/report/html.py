@@ -55,7 +55,7 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def render_page(page: ReportContext, *, figures: Mapping[str, bytes], source: str = "") -> str:
     """The report page for a built context; ``figures`` holds the PNGs by name."""
-    from vlmfer import __version__
+    from vlmfer._version import __version__
     from vlmfer.report.templating import render, static_text
     from vlmfer.report.thumbs import data_uri
 
