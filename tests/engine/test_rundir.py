@@ -46,6 +46,33 @@ def test_duplicate_lines_count_once(tmp_path: Path) -> None:
     assert len(read_predictions(path)) == 1
 
 
+def _answer(sample: str, label: str) -> str:
+    pred = Prediction(sample_id=sample, gold="Happy", pred=label, outcome="ok")
+    return pred.model_dump_json() + "\n"
+
+
+def test_a_duplicated_sample_keeps_its_first_line_everywhere(tmp_path: Path) -> None:
+    """A second line for a finished sample (a resume after a torn write) never replaces the
+    answer that was recorded first, whichever way the file is read."""
+    rd = RunDir(tmp_path)
+    rd.predictions_path.write_text(_answer("s0", "Happy") + _answer("s1", "Sad")
+                                   + _answer("s0", "Anger") + _answer("s1", "Fear"))
+    first = [("s0", "Happy"), ("s1", "Sad")]
+    assert [(p.sample_id, p.pred) for p in read_predictions(rd.predictions_path)] == first
+    assert [(p.sample_id, p.pred) for p in rd.finished()] == first
+    assert [(p.sample_id, p.pred) for p in rd.iter_predictions()] == first
+
+
+def test_drop_removes_every_line_of_a_sample_and_keeps_the_rest(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.predictions_path.write_text(_answer("s0", "Happy") + _answer("s1", "Sad")
+                                   + _answer("s2", "Fear") + _answer("s0", "Anger"))
+    rd.drop({"s0", "s2"})
+    assert rd.predictions_path.read_text() == _answer("s1", "Sad")
+    rd.drop(set())
+    assert rd.predictions_path.read_text() == _answer("s1", "Sad")
+
+
 def test_non_answers_cannot_carry_a_label() -> None:
     with pytest.raises(ValueError, match="must not carry a label"):
         Prediction(sample_id="x", gold="Sad", pred="Neutral", outcome="refused")
