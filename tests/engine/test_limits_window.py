@@ -172,6 +172,26 @@ def test_one_call_after_another_never_exceeds_the_budget_in_any_window() -> None
     assert most == 5  # the whole budget is used, never more
 
 
+@pytest.mark.parametrize("steps", range(6))
+def test_a_cancelled_waiter_stops_whenever_the_cancel_lands(steps: int) -> None:
+    """Ctrl-C cancels the workers; one woken at that very moment must not keep waiting
+    (``asyncio.wait_for`` before Python 3.12 lost such a cancellation)."""
+    async def scenario() -> None:
+        lim = RateLimiter(rpm=2, clock=Clock())
+        await lim.release(await _soon(lim.acquire()))  # done at t=0: it holds the window
+        second = await _soon(lim.acquire())
+        waiter = asyncio.ensure_future(lim.acquire())
+        assert await _blocked(waiter)
+        await lim.release(second)  # wakes the waiter, which finds the budget still full
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        waiter.cancel()
+        assert not await _blocked(waiter)
+        assert waiter.cancelled()
+
+    asyncio.run(scenario())
+
+
 def test_an_rpm_below_one_request_per_window_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"rpm=0.5 is less than one request per 60 s"):
         RateLimiter(rpm=0.5)

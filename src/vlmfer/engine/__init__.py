@@ -13,6 +13,7 @@ _EXPORTS = {
     "Engine": "vlmfer.engine.run",
     "EngineOptions": "vlmfer.engine.run",
     "SampleContext": "vlmfer.engine.run",
+    "evaluate_async": "vlmfer.engine.run",
     "record_step": "vlmfer.engine.run",
     "failed_step": "vlmfer.engine.run",
     "ResponseCache": "vlmfer.engine.cache",
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.engine.run import Engine as Engine
     from vlmfer.engine.run import EngineOptions as EngineOptions
     from vlmfer.engine.run import SampleContext as SampleContext
+    from vlmfer.engine.run import evaluate_async as evaluate_async
     from vlmfer.engine.run import failed_step as failed_step
     from vlmfer.engine.run import record_step as record_step
     from vlmfer.engine.rundir import RunDir as RunDir

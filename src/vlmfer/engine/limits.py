@@ -17,7 +17,6 @@ refused at construction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -112,9 +111,21 @@ class RateLimiter:
                     self._inflight += 1
                     self._inflight_tokens += tokens
                     return Booking(tokens)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(),
-                                           timeout=None if wait is None else wait + 0.001)
+                # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that
+                # lands as the wait ends, and Ctrl-C would leave this worker running.
+                timer = None if wait is None else asyncio.ensure_future(
+                    self._notify_after(wait + 0.001))
+                try:
+                    await self._changed.wait()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+
+    async def _notify_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
 
     async def release(self, booking: Booking | None, actual_tokens: float | None = None) -> None:
         """The call is over: it counts from now, with the tokens the provider reported."""
