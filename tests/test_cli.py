@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from support import vlmfer
 
 COMMANDS = ["demo", "run", "report", "compare", "plugins", "emulator", "batch",
             "cleanup-uploads"]
-
-
-def vlmfer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vlmfer", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
