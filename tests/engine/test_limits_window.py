@@ -121,6 +121,58 @@ def test_a_request_larger_than_the_budget_goes_alone_and_never_waits_for_ever() 
     asyncio.run(scenario())
 
 
+def test_finished_tokens_free_oldest_first_until_the_request_fits() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        lim = RateLimiter(tpm=1000, clock=clock)
+        for t in (0.0, 10.0):
+            clock.now = t
+            await lim.release(await _soon(lim.acquire(400)), 400)
+        first, second = lim.span_s - 11.0, 10.0 + lim.span_s - 11.0
+        assert lim.wait_needed(11.0, 200) == 0
+        assert lim.wait_needed(11.0, 600) == pytest.approx(first)  # frees exactly enough
+        assert lim.wait_needed(11.0, 601) == pytest.approx(second)  # needs both
+        assert lim.wait_needed(11.0, 1000) == pytest.approx(second)
+        assert lim.wait_needed(second + 11.0, 1000) == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_report_of_one_token_is_a_report() -> None:
+    async def scenario() -> None:
+        lim = RateLimiter(tpm=1000, clock=Clock())
+        await lim.release(await _soon(lim.acquire(600)), 1)
+        assert lim.wait_needed(0.0, 999) == 0
+        booking = await _soon(lim.acquire())  # no estimate: books nothing
+        assert booking is not None and booking.tokens == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_wakes_when_its_budget_frees_with_nothing_else_happening() -> None:
+    """Only time passes (the real clock, a window of SHORT_S): no release wakes it."""
+    async def scenario() -> None:
+        lim = RateLimiter(rpm=1, window_s=SHORT_S)
+        await lim.release(await _soon(lim.acquire()))
+        assert (await _soon(lim.acquire())) is not None
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_does_not_go_before_its_time_however_close() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        lim = RateLimiter(rpm=1, clock=clock)
+        await lim.release(await _soon(lim.acquire()))
+        clock.now = lim.span_s - 0.5
+        waiter = asyncio.ensure_future(lim.acquire())
+        assert await _blocked(waiter)
+        waiter.cancel()
+        assert not await _blocked(waiter)
+
+    asyncio.run(scenario())
+
+
 # ------------------------------------------------------------------ requests
 
 def test_a_finished_request_counts_for_a_window_from_its_completion() -> None:
@@ -147,6 +199,20 @@ def test_requests_in_flight_hold_their_place_until_they_complete() -> None:
         assert lim.wait_needed(1.0, 0) == pytest.approx(lim.span_s)
         await lim.release(bookings[0])  # a second release of one booking changes nothing
         assert lim.wait_needed(1.0, 0) == pytest.approx(lim.span_s)
+
+    asyncio.run(scenario())
+
+
+def test_releasing_a_booking_twice_does_not_free_a_place() -> None:
+    async def scenario() -> None:
+        clock = Clock()
+        lim = RateLimiter(rpm=1, clock=clock)
+        booking = await _soon(lim.acquire())
+        await lim.release(booking)
+        await lim.release(booking)
+        clock.now = lim.span_s
+        await _soon(lim.acquire())
+        assert lim.wait_needed(lim.span_s, 0) is None  # one in flight: the budget is full
 
     asyncio.run(scenario())
 
@@ -193,8 +259,11 @@ def test_a_cancelled_waiter_stops_whenever_the_cancel_lands(steps: int) -> None:
 
 
 def test_an_rpm_below_one_request_per_window_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"rpm=0.5 is less than one request per 60 s"):
+    with pytest.raises(ConfigError) as info:
         RateLimiter(rpm=0.5)
+    assert str(info.value) == ("rpm=0.5 is less than one request per 60 s window, so no "
+                               "request could ever be sent; use rpm >= 1 (or no rpm limit)")
+    assert RateLimiter(rpm=1).active and RateLimiter(rpm=1.5).active
 
 
 def test_an_inactive_limiter_books_nothing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,86 @@ def test_non_answers_cannot_carry_a_label() -> None:
 def test_missing_manifest_says_what_a_run_dir_is(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a run directory"):
         RunDir(tmp_path).read_manifest()
+
+
+def test_blank_lines_are_skipped_not_the_end(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.predictions_path.write_text(_answer("s0", "Happy") + "\n" + _answer("s1", "Sad"))
+    assert [p.sample_id for p in read_predictions(rd.predictions_path)] == ["s0", "s1"]
+    assert [p.sample_id for p in rd.iter_predictions()] == ["s0", "s1"]
+
+
+def test_a_corrupt_line_is_named_by_file_and_number_in_every_reader(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.predictions_path.write_text(_answer("s0", "Happy") + "{oops}\n")
+    want = (f"{rd.predictions_path}:2: not a valid prediction (ValidationError); the file is "
+            "corrupt: fix or delete that line, then run again")
+    for read in (lambda: read_predictions(rd.predictions_path), lambda: list(
+            rd.iter_predictions())):
+        with pytest.raises(ConfigError) as info:
+            read()
+        assert str(info.value) == want
+
+
+def test_finished_cuts_a_torn_tail_and_iter_stops_before_it(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.predictions_path.write_text(_answer("s0", "Happy") + _answer("s1", "Sad")[:15])
+    assert [p.sample_id for p in rd.iter_predictions()] == ["s0"]
+    assert [p.sample_id for p in rd.finished()] == ["s0"]
+    assert rd.predictions_path.read_text() == _answer("s0", "Happy")
+
+
+def test_drop_of_nothing_leaves_the_file_as_it_is(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    torn = _answer("s0", "Happy") + _answer("s1", "Sad")[:15]
+    rd.predictions_path.write_text(torn)
+    rd.drop(set())
+    assert rd.predictions_path.read_text() == torn
+    RunDir(tmp_path / "none").drop({"s0"})
+    assert not (tmp_path / "none").exists()
+
+
+def test_appending_makes_the_folders_and_close_can_be_repeated(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "runs" / "a")
+    rd.append(_pred(0))
+    rd.close()
+    rd.close()
+    rd.append(_pred(1))  # reopens
+    rd.close()
+    assert [p.sample_id for p in rd.finished()] == ["s0", "s1"]
+
+
+def test_the_manifest_round_trips_without_credentials(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    manifest = {"model": {"base_url": "https://user:secret@example.test/v1"}, "note": "Überblick"}
+    rd.write_manifest(manifest)
+    assert rd.exists()
+    back = rd.read_manifest()
+    assert back["note"] == "Überblick" and "secret" not in json.dumps(back)
+    assert [p.name for p in rd.path.iterdir()] == ["manifest.json"]  # no temporary left
+
+
+def test_a_manifest_that_is_not_json_says_so(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.manifest_path.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"manifest.json: not valid JSON \(Expecting"):
+        rd.read_manifest()
+    with pytest.raises(ConfigError, match=r"not a run directory \(no manifest.json\); pass the "
+                                          r"--out folder of a `vlmfer run`"):
+        RunDir(tmp_path / "empty").read_manifest()
+
+
+def test_resuming_another_experiment_is_refused_with_the_differences(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    identity = {"model": {"main": {"name": "openai/gpt-4o"}}, "mode": "online"}
+    rd.check_identity(identity)  # nothing there yet
+    rd.write_manifest({"identity": identity})
+    rd.check_identity(identity)
+    # A key only one vlmfer version records is not a difference.
+    rd.check_identity({**identity, "strategy": {"name": "single-shot"}})
+    with pytest.raises(ConfigError) as info:
+        rd.check_identity({"model": {"main": {"name": "openai/gpt-4.1"}}, "mode": "batch"})
+    assert str(info.value) == (
+        f"{tmp_path} holds a different experiment (mode: was 'online', now 'batch'; "
+        "model.main.name: was 'openai/gpt-4o', now 'openai/gpt-4.1'). Resume it with the "
+        "same settings, or choose another --out")
