@@ -40,7 +40,8 @@ def cli_args(data: Path, emu: Any, provider: str, out: Path, *, strategy: str = 
 
 def env(cache: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: keys only from here, a private cache, no proxy."""
-    return support.cli_env(cache, OPENAI_API_KEY=OPENAI_KEY, GEMINI_API_KEY=GEMINI_KEY, **extra)
+    keys = {"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY}
+    return support.cli_env(cache, **{**keys, **extra})
 
 
 def vlmfer(*args: str, cwd: Path, cache: Path, **extra: str) -> subprocess.CompletedProcess[str]:

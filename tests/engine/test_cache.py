@@ -87,3 +87,13 @@ def test_an_unreadable_entry_is_asked_again_and_close_can_be_repeated(tmp_path: 
     c.close()
     c.put("b", Response(text="Fear"))  # reopens
     assert len(c) == 2
+
+
+def test_close_releases_the_file(tmp_path: Path) -> None:
+    """The last connection to close checkpoints the write-ahead log and removes it."""
+    path = tmp_path / "c.sqlite3"
+    c = ResponseCache(path)
+    c.put("a", Response(text="Happy"))
+    assert path.with_name("c.sqlite3-wal").exists()
+    c.close()
+    assert not path.with_name("c.sqlite3-wal").exists()

@@ -167,3 +167,26 @@ def test_resuming_another_experiment_is_refused_with_the_differences(tmp_path: P
         f"{tmp_path} holds a different experiment (mode: was 'online', now 'batch'; "
         "model.main.name: was 'openai/gpt-4o', now 'openai/gpt-4.1'). Resume it with the "
         "same settings, or choose another --out")
+
+
+def test_the_manifest_is_indented_json_in_the_order_written(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "runs" / "a")
+    rd.write_manifest({"b": 1, "a": {"path": Path("data/x.png")}})
+    assert rd.manifest_path.read_text() == (
+        '{\n  "b": 1,\n  "a": {\n    "path": "data/x.png"\n  }\n}\n')
+
+
+def test_identity_checks_compare_only_what_both_record(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path)
+    rd.write_manifest({"started": "then"})  # written before identities were recorded
+    rd.check_identity({"mode": "online"})
+    rd.write_manifest({"identity": {f"k{i}": i for i in range(8)} | {"model": {"a": 1}}})
+    changed = {f"k{i}": -i - 1 for i in range(8)} | {"model": "openai/gpt-4o"}
+    with pytest.raises(ConfigError) as info:
+        rd.check_identity(changed)
+    shown = str(info.value)
+    assert shown.count("was ") == 6  # the first six differences, in key order
+    assert "k0: was 0, now -1; k1: was 1, now -2" in shown and "k6:" not in shown
+    rd.write_manifest({"identity": {"model": {"a": 1}}})
+    with pytest.raises(ConfigError, match=r"model: was \{'a': 1\}, now 'openai/gpt-4o'"):
+        rd.check_identity({"model": "openai/gpt-4o"})

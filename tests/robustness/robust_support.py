@@ -77,8 +77,8 @@ def calls_by_sample(requests: Iterable[dict[str, Any]], ids: dict[str, str],
 
 def cli_env(cwd: Path, **extra: str) -> dict[str, str]:
     """The robustness keys, and a cache inside ``cwd``."""
-    return support.cli_env(cwd / "cache", OPENAI_API_KEY=OPENAI_KEY, GEMINI_API_KEY=GEMINI_KEY,
-                           **extra)
+    keys = {"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY}
+    return support.cli_env(cwd / "cache", **{**keys, **extra})
 
 
 def vlmfer(*args: str, cwd: Path, env: dict[str, str] | None = None,
