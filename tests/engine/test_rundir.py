@@ -190,3 +190,13 @@ def test_identity_checks_compare_only_what_both_record(tmp_path: Path) -> None:
     rd.write_manifest({"identity": {"model": {"a": 1}}})
     with pytest.raises(ConfigError, match=r"model: was \{'a': 1\}, now 'openai/gpt-4o'"):
         rd.check_identity({"model": "openai/gpt-4o"})
+
+
+def test_timestamps_are_utc_to_the_second() -> None:
+    from datetime import datetime, timedelta
+
+    from vlmfer.engine.rundir import utcnow
+
+    stamp = datetime.fromisoformat(utcnow())
+    assert stamp.utcoffset() == timedelta(0) and stamp.microsecond == 0
+    assert utcnow().endswith("+00:00") and len(utcnow()) == len("2026-01-01T00:00:00+00:00")
