@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from support import vlmfer
 
 COMMANDS = ["demo", "run", "report", "compare", "models", "plugins", "emulator", "batch",
             "cleanup-uploads"]
-
-
-def vlmfer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vlmfer", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 import vlmfer
 from vlmfer.errors import (
@@ -27,10 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _vlmfer(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vlmfer", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
-    )
+    return support.vlmfer(*args, env={**os.environ, **(env or {})})
 
 
 class InlinePlugin:

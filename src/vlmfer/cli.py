@@ -74,7 +74,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import signal
     from pathlib import Path
+
+    # A shell starts background jobs with SIGINT ignored, and Python then never installs
+    # its handler: Ctrl-C (or kill -INT) would do nothing. A run stops cleanly on it however
+    # it was launched.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     from vlmfer.engine.config import load_experiment
     from vlmfer.engine.experiment import dry_run

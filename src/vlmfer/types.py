@@ -166,13 +166,17 @@ class Prompt(Record):
     label_order: list[str] | None = None
 
     def key_material(self) -> dict[str, Any]:
-        """What the model sees and is asked, with media by content hash."""
+        """What the model sees and is asked, with media by content hash.
+
+        Not the file's path (a moved file still hits) nor ``template``, which only
+        records where the text came from.
+        """
         media = []
         for m in self.media:
             if m.sha256 is None:
                 raise ValueError(f"{m.path}: media must be hashed (Media.with_hash) before keying")
             media.append({"sha256": m.sha256, "kind": m.kind, "mime": m.mime_type})
-        return {
+        material: dict[str, Any] = {
             "system": self.system,
             "text": self.text,
             "media": media,
@@ -180,6 +184,11 @@ class Prompt(Record):
             "options": self.options.model_dump(),
             "constraint": self.constraint.model_dump() if self.constraint else None,
         }
+        # The candidates a backend scores (logprobs) and the mock answers from; absent
+        # when None so that the keys of prompts without an order stay as they were.
+        if self.label_order is not None:
+            material["label_order"] = list(self.label_order)
+        return material
 
     def hash(self) -> str:
         return stable_hash(self.key_material())

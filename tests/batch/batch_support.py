@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+import support
 
 from vlmfer.engine.config import Experiment, load_experiment
 
@@ -40,28 +40,21 @@ def cli_args(data: Path, emu: Any, provider: str, out: Path, *, strategy: str = 
 
 def env(cache: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: keys only from here, a private cache, no proxy."""
-    return {**os.environ, "OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY,
-            "VLMFER_CACHE_DIR": str(cache), "NO_PROXY": "127.0.0.1", **extra}
+    keys = {"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY}
+    return support.cli_env(cache, **{**keys, **extra})
 
 
 def vlmfer(*args: str, cwd: Path, cache: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vlmfer", *args], cwd=cwd, text=True,
-                          capture_output=True, env=env(cache, **extra), timeout=300)
+    return support.vlmfer(*args, cwd=cwd, env=env(cache, **extra))
 
 
 def spawn(*args: str, cwd: Path, cache: Path, **extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "vlmfer", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env(cache, **extra))
+    return support.spawn(*args, cwd=cwd, env=env(cache, **extra), output=True)
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
     """The whole lines of a JSONL file (a torn last line, from a kill, is not one)."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    whole = text[: text.rfind("\n") + 1]
-    return [json.loads(x) for x in whole.splitlines() if x.strip()]
+    return support.raw_rows(path)
 
 
 def predictions(run: Path) -> dict[str, dict[str, Any]]:

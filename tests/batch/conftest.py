@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from batch_support import GEMINI_KEY, OPENAI_KEY
 
-from vlmfer.emulator import Emulator, EmulatorConfig
+from vlmfer.emulator import EmulatorConfig
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +37,6 @@ def user_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
     """Neutral most of the time (seeded): two-stage needs a second round for the rest."""
-    cfg = EmulatorConfig(policy="neutral-biased", seed=7, log_path=tmp_path / "emu.jsonl")
-    with Emulator(cfg, port=0) as server:
-        yield server
+    return EmulatorConfig(policy="neutral-biased", seed=7, log_path=tmp_path / "emu.jsonl")

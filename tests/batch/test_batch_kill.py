@@ -4,13 +4,12 @@ nothing is duplicated, in ``predictions.jsonl`` or in the batch results."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 from batch_support import cli_args, predictions, results, spawn, state, verdicts, vlmfer
+from support import wait_until, whole_lines
 
 from vlmfer.emulator import Emulator
 from vlmfer.engine.config import Experiment
@@ -23,30 +22,33 @@ def _no_duplicates(out: Path) -> None:
     predictions(out)  # asserts one line per sample
 
 
-def _complete_lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
+#: Long enough that a held download outlives the test; the emulator's stop ends it.
+HOLD_S = 3600.0
 
 
-def _kill_when(proc: subprocess.Popen[str], path: Path, at_least: int, *,
-               required: bool = True, timeout: float = 60) -> int | None:
-    """SIGKILL ``proc`` as soon as ``path`` holds ``at_least`` whole lines; return how many.
+def _downloads(emu: Emulator) -> int:
+    return emu.counters["requests"].get("openai.files.content", 0)
 
-    ``required=False`` accepts a process that finished first (then None is returned).
+
+def _kill_mid_collect(proc: subprocess.Popen[str], emu: Emulator, path: Path,
+                      at_least: int) -> int:
+    """SIGKILL ``proc`` mid-collect, at a point the test controls; return the whole lines.
+
+    Once ``path`` holds ``at_least`` lines, every later result download is held by the
+    emulator. The kill waits for the next download to arrive: collect downloads one job
+    at a time, so it is then waiting on the network, with earlier jobs' results written,
+    and it cannot have finished however fast the machine is.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        n = _complete_lines(path)
-        if n >= at_least:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return n
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            assert proc.returncode == 0 and not required, f"collect ended unkilled: {err}"
-            return None
-        time.sleep(0.002)
-    proc.kill()
-    raise AssertionError(f"{path} never reached {at_least} lines")
+    wait_until(lambda: len(whole_lines(path)) >= at_least, f"{at_least} results", proc=proc)
+    before = _downloads(emu)
+    emu.configure(download_latency_s=HOLD_S)
+    try:
+        wait_until(lambda: _downloads(emu) > before, "the next download", proc=proc)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    emu.configure(download_latency_s=0.0)
+    return len(whole_lines(path))
 
 
 def test_kill_9_during_collect_then_again_gives_no_duplicates(
@@ -65,9 +67,8 @@ def test_kill_9_during_collect_then_again_gives_no_duplicates(
     results_file = out / "batch" / "results.jsonl"
     emu.configure(download_latency_s=0.5)
     proc = spawn("batch", "collect", str(out), cwd=tmp_path, cache=cache, **env)
-    n = _kill_when(proc, results_file, 3)
-    emu.configure(download_latency_s=0.0)
-    assert n is not None and 3 <= n < 21, "killed mid-way: some results in, not all"
+    n = _kill_mid_collect(proc, emu, results_file, 3)
+    assert 3 <= n < 21, "killed mid-way: some results in, not all"
     _no_duplicates(out)
     # The state still says the round is being collected; running collect again finishes it.
     assert state(out)["rounds"][0]["phase"] == "submitted"
@@ -77,17 +78,17 @@ def test_kill_9_during_collect_then_again_gives_no_duplicates(
     _no_duplicates(out)
     assert len(results(out)) == 21
 
-    # Round 2: killed once a result is in, then a torn half line at the end of each file
-    # (as if the kill had landed mid-write).
+    # Round 2: killed once its first job's results are in, then a torn half line at the
+    # end of each file (as if the kill had landed mid-write).
+    round2 = state(out)["rounds"][1]
+    assert len(round2["jobs"]) > 1
     emu.configure(download_latency_s=0.5)
     proc = spawn("batch", "collect", str(out), cwd=tmp_path, cache=cache, **env)
-    killed = _kill_when(proc, results_file, 22, required=False)
-    emu.configure(download_latency_s=0.0)
-    if killed is not None:
-        with results_file.open("a") as f:
-            f.write('{"key": "abc", "round": 2, "err')
-        with (out / "predictions.jsonl").open("a") as f:
-            f.write('{"sample_id": "test/Anger/00')
+    assert 22 <= _kill_mid_collect(proc, emu, results_file, 22) < 21 + round2["requests"]
+    with results_file.open("a") as f:
+        f.write('{"key": "abc", "round": 2, "err')
+    with (out / "predictions.jsonl").open("a") as f:
+        f.write('{"sample_id": "test/Anger/00')
     done = vlmfer("batch", "collect", str(out), "--wait", "--poll-s", "0.01", cwd=tmp_path,
                   cache=cache, **env)
     assert done.returncode == 0, done.stderr

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import SHARED_DATA, make_avi, make_png
+from emulator_support import make_avi, make_png
+from support import shared_file
 
 from vlmfer.emulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    """A fresh emulator with default behaviour, logging to ``tmp_path/emu.jsonl``."""
-    with Emulator(EmulatorConfig(log_path=tmp_path / "emu.jsonl", timeout_s=2.0), port=0) as e:
-        yield e
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
+    """Default behaviour, logging to ``tmp_path/emu.jsonl``; a timeout fault holds 2 s."""
+    return EmulatorConfig(log_path=tmp_path / "emu.jsonl", timeout_s=2.0)
 
 
 @pytest.fixture
@@ -49,15 +48,9 @@ def avi_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture
 def real_face() -> bytes:
-    path = SHARED_DATA / "london_faces" / "Happy" / "001.jpg"
-    if not path.is_file():
-        pytest.skip(f"real media not found at {path} (the shared data folder is absent)")
-    return path.read_bytes()
+    return shared_file("london_faces", "Happy", "001.jpg").read_bytes()
 
 
 @pytest.fixture
 def real_clip() -> Path:
-    path = SHARED_DATA / "video" / "clip_0001.avi"
-    if not path.is_file():
-        pytest.skip(f"real video not found at {path} (the shared data folder is absent)")
-    return path
+    return shared_file("video", "clip_0001.avi")

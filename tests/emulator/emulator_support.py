@@ -12,7 +12,6 @@ from typing import Any
 
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CAER = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
 
 

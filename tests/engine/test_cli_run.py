@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import signal
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections import Counter
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
+import support
+from support import cli_env, raw_rows, spawn, wait_until, whole_lines
 
 from vlmfer.emulator import Emulator, EmulatorConfig
 
@@ -27,23 +29,25 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    cfg = EmulatorConfig(policy="neutral-biased", log_path=tmp_path / "emulator.jsonl")
-    with Emulator(cfg, port=0) as e:
-        yield e
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
+    return EmulatorConfig(policy="neutral-biased", log_path=tmp_path / "emulator.jsonl")
+
+
+def env_for(cwd: Path, **extra: str) -> dict[str, str]:
+    return cli_env(cwd / "cache", **{"OPENAI_API_KEY": KEY, **extra})
 
 
 def vlmfer(*args: str, cwd: Path, env: dict[str, str] | None = None,
            ) -> subprocess.CompletedProcess[str]:
-    base = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(cwd / "cache"),
-            "NO_PROXY": "127.0.0.1"}
-    return subprocess.run([sys.executable, "-m", "vlmfer", *args], cwd=cwd, text=True,
-                          capture_output=True, env={**base, **(env or {})}, timeout=300)
+    return support.vlmfer(*args, cwd=cwd, env=env_for(cwd, **(env or {})))
 
 
-def rows(out: Path) -> dict[str, dict[str, object]]:
-    lines = (out / "predictions.jsonl").read_text().splitlines()
-    return {r["sample_id"]: r for r in map(json.loads, lines)}
+def rows(out: Path) -> dict[str, dict[str, Any]]:
+    """Predictions by sample; fails on a sample recorded twice."""
+    lines = raw_rows(out)
+    counts = Counter(r["sample_id"] for r in lines)
+    assert not [k for k, n in counts.items() if n > 1], counts.most_common(3)
+    return {r["sample_id"]: r for r in lines}
 
 
 def test_run_report_and_resume_through_the_real_sdk(
@@ -184,18 +188,19 @@ def _media_hashes(data: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_then_resume_equals_an_uninterrupted_run(
-    tmp_path: Path, data: Path, seed: int
-) -> None:
-    import random
-    import signal
-    import time
+# The client's own budget is the gate: with --rpm K, K requests go out and then the run
+# waits a minute for its budget. Killing or interrupting it after K lines is a point the
+# test controls; the resume runs without the limit.
+GATE_ARGS = ["run", "--dataset", "caer-s", "--data-root", "{data}", "--model", "openai/gpt-5.2",
+             "--strategy", "single-shot", "--concurrency", "3"]
 
-    rng = random.Random(seed)
-    cfg = EmulatorConfig(policy="neutral-biased", latency=0.1, seed=seed)
-    args = ["run", "--dataset", "caer-s", "--data-root", str(data), "--model",
-            "openai/gpt-5.2", "--strategy", "single-shot", "--quiet", "--concurrency", "3"]
+
+@pytest.mark.parametrize(("budget", "kill_at"), [(1, 1), (4, 2), (11, 11)])
+def test_kill_9_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, data: Path, budget: int, kill_at: int
+) -> None:
+    cfg = EmulatorConfig(policy="neutral-biased", latency=0.1, seed=budget)
+    args = [a.format(data=data) for a in GATE_ARGS] + ["--quiet"]
     with Emulator(cfg, port=0) as emu:
         base = [*args, "--base-url", emu.openai_base_url]
         (tmp_path / "a").mkdir()
@@ -204,65 +209,54 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
         emu.reset()
         work = tmp_path / "b"
         work.mkdir()
-        env = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(work / "cache")}
-        proc = subprocess.Popen([sys.executable, "-m", "vlmfer", *base, "--out", "run"],
-                                cwd=work, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = spawn(*base, "--rpm", str(budget), "--out", "run", cwd=work, env=env_for(work))
         preds = work / "run" / "predictions.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if preds.exists() and preds.stat().st_size > 0:
-                break
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        finished = set()
-        for line in preds.read_text().splitlines(keepends=True):
-            if line.endswith("\n"):
-                finished.add(json.loads(line)["sample_id"])
+        try:
+            wait_until(lambda: len(whole_lines(preds)) >= kill_at,
+                       f"{kill_at} finished sample(s)", proc=proc)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        finished = {r["sample_id"] for r in raw_rows(preds)}
+        assert kill_at <= len(finished) <= budget < 21
         resumed = vlmfer(*base, "--out", "run", cwd=work)
         assert resumed.returncode == 0, resumed.stderr
-        requests = list(emu.requests)
-    assert len(finished) < 21, "the kill came after the run had finished"
+        requests = emu.calls("openai.chat")
     want = rows(tmp_path / "a" / "clean")
-    got = rows(work / "run")
+    got = rows(work / "run")  # every sample once, counted line by line
     assert set(got) == set(want)
     assert {k: (v["pred"], v["outcome"]) for k, v in got.items()} == {
         k: (v["pred"], v["outcome"]) for k, v in want.items()}
     ids = _media_hashes(data)
-    paid: dict[str, int] = {}
-    for r in requests:
-        for m in r.get("media", []):
-            sid = ids[m["sha256"]]
-            paid[sid] = paid.get(sid, 0) + 1
-    for sid in finished:
-        assert paid.get(sid, 0) <= 1, f"{sid} finished before the kill but was asked again"
+    paid = Counter(ids[m["sha256"]] for r in requests for m in r.get("media", []))
+    assert {sid: paid[sid] for sid in finished} == dict.fromkeys(finished, 1), \
+        "a sample that finished before the kill was asked again"
+    assert max(paid.values()) <= 2  # at most once before the kill and once after
 
 
-def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path: Path, data: Path) -> None:
-    import signal
-    import time
-
-    cfg = EmulatorConfig(policy="neutral-biased", latency=0.3)
+@pytest.mark.parametrize("launched_with", ["default", "ignore"])
+def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(
+    tmp_path: Path, data: Path, launched_with: Literal["default", "ignore"]
+) -> None:
+    """Ctrl-C works however the run was launched: a shell starts background jobs with
+    SIGINT ignored, and ``vlmfer run`` must still stop on it."""
+    cfg = EmulatorConfig(policy="neutral-biased", latency=0.1)
     with Emulator(cfg, port=0) as emu:
-        args = ["run", "--dataset", "caer-s", "--data-root", str(data), "--model",
-                "openai/gpt-5.2", "--base-url", emu.openai_base_url, "--out", "run",
-                "--concurrency", "2"]
-        env = {**os.environ, "OPENAI_API_KEY": KEY, "VLMFER_CACHE_DIR": str(tmp_path / "c")}
-        proc = subprocess.Popen([sys.executable, "-m", "vlmfer", *args], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        args = [*(a.format(data=data) for a in GATE_ARGS), "--base-url", emu.openai_base_url,
+                "--out", "run"]
+        proc = spawn(*args, "--rpm", "3", cwd=tmp_path, env=env_for(tmp_path),
+                     sigint=launched_with, output=True)
         preds = tmp_path / "run" / "predictions.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (preds.exists() and preds.stat().st_size):
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            wait_until(lambda: len(whole_lines(preds)) >= 3, "3 finished samples", proc=proc)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
         assert proc.returncode == 130, err
         assert "Resume with" in err and "--out run" in err
         assert "Traceback" not in err
-        done = rows(tmp_path / "run")
-        assert 0 < len(done) < 21
+        assert len(rows(tmp_path / "run")) == 3
         resumed = vlmfer(*args, "--quiet", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         assert len(rows(tmp_path / "run")) == 21

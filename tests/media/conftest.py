@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from vlmfer.datasets.synthetic import write_clip
-
-
-def _shared_data() -> Path | None:
-    env = os.environ.get("VLMFER_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    return path.resolve() if path.is_dir() else None
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real media beside the checkout (../shared/data), or a skip saying why."""
-    path = _shared_data()
-    if path is None:
-        pytest.skip("real media not found: ../shared/data is absent (set VLMFER_SHARED_DATA)")
-    return path
 
 
 @pytest.fixture(scope="session")

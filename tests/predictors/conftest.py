@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from predictor_support import CLIP_AVI, HAPPY_JPG, NEUTRAL_JPG, Emulator, EmulatorConfig
+from support import shared_file
+
+from vlmfer.emulator import EmulatorConfig
 
 
 @pytest.fixture(autouse=True)
@@ -25,23 +26,17 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def happy_jpg() -> Path:
-    if not HAPPY_JPG.is_file():
-        pytest.skip(f"real test media not found at {HAPPY_JPG} (see ../shared/data/README.md)")
-    return HAPPY_JPG
+    return shared_file("london_faces", "Happy", "001.jpg")
 
 
 @pytest.fixture
 def neutral_jpg() -> Path:
-    if not NEUTRAL_JPG.is_file():
-        pytest.skip(f"real test media not found at {NEUTRAL_JPG} (see ../shared/data/README.md)")
-    return NEUTRAL_JPG
+    return shared_file("london_faces", "Neutral", "001.jpg")
 
 
 @pytest.fixture
 def clip_avi() -> Path:
-    if not CLIP_AVI.is_file():
-        pytest.skip(f"real test video not found at {CLIP_AVI} (see ../shared/data/README.md)")
-    return CLIP_AVI
+    return shared_file("video", "clip_0001.avi")
 
 
 @pytest.fixture
@@ -53,12 +48,10 @@ def no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    """A fresh loopback emulator answering Happy, recording to a JSONL file.
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
+    """The emulator answers Happy, recording to a JSONL file.
 
     ``strict_fields`` rejects unknown request fields, as the cloud APIs do.
     """
-    cfg = EmulatorConfig(policy="fixed:Happy", timeout_s=3.0, log_path=tmp_path / "emu.jsonl",
-                         strict_fields=True)
-    with Emulator(cfg, port=0) as server:
-        yield server
+    return EmulatorConfig(policy="fixed:Happy", timeout_s=3.0, log_path=tmp_path / "emu.jsonl",
+                          strict_fields=True)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 from vlmfer.emulator import Emulator, EmulatorConfig
 from vlmfer.plugins import Registry
 from vlmfer.plugins import get_predictor as _get_predictor
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-HAPPY_JPG = DATA / "london_faces" / "Happy" / "001.jpg"
-NEUTRAL_JPG = DATA / "london_faces" / "Neutral" / "001.jpg"
-CLIP_AVI = DATA / "video" / "clip_0001.avi"
 # A distinctive fake key: tests grep logs and recordings for it.
 FAKE_KEY = "sk-vlmfer-TEST-7f3a9c2e-DO-NOT-LEAK"
 
-__all__ = ["CLIP_AVI", "FAKE_KEY", "HAPPY_JPG", "NEUTRAL_JPG", "Emulator", "EmulatorConfig",
-           "get_predictor", "registry", "run"]
+__all__ = ["FAKE_KEY", "Emulator", "EmulatorConfig", "get_predictor", "registry", "run"]
 
 T = TypeVar("T")
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from predictor_support import FAKE_KEY, Emulator, get_predictor, run
+from support import refused_port
 
 from vlmfer.errors import ConfigError, PredictorError
 from vlmfer.types import GenerationOptions, Media, MediaSpec, Prompt, Response, ResponseConstraint
@@ -306,12 +306,10 @@ def test_timeout_surfaces_as_retryable(emu: Emulator, happy_jpg: Path) -> None:
 
 
 def test_connection_refused_is_retryable(happy_jpg: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = get_predictor("gemini/gemini-2.5-flash", base_url=f"http://127.0.0.1:{port}",
-                      api_key=FAKE_KEY)
-    err = _fail(p, _prompt(happy_jpg))
+    with refused_port() as port:
+        p = get_predictor("gemini/gemini-2.5-flash", base_url=f"http://127.0.0.1:{port}",
+                          api_key=FAKE_KEY)
+        err = _fail(p, _prompt(happy_jpg))
     assert err.retryable and err.kind == "connection"
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from predictor_support import FAKE_KEY, Emulator, get_predictor, run
+from support import refused_port
 
 from vlmfer.errors import PredictorError
 from vlmfer.types import GenerationOptions, Media, MediaSpec, Prompt, Response, ResponseConstraint
@@ -256,12 +256,10 @@ def test_a_rejected_parameter_is_not_retried(emu: Emulator, happy_jpg: Path) -> 
 
 
 def test_connection_refused_is_retryable(happy_jpg: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # The socket is closed now: nothing listens on that port.
-    p = get_predictor("openai/gpt-4o", base_url=f"http://127.0.0.1:{port}/v1", api_key=FAKE_KEY)
-    err = _fail(p, _image(happy_jpg))
+    with refused_port() as port:
+        p = get_predictor("openai/gpt-4o", base_url=f"http://127.0.0.1:{port}/v1",
+                          api_key=FAKE_KEY)
+        err = _fail(p, _image(happy_jpg))
     assert err.retryable and err.kind == "connection" and f"127.0.0.1:{port}" in str(err)
 
 

@@ -29,6 +29,7 @@ from report_builders import (
     write_run,
     xss_run,
 )
+from support import shared_file
 
 from vlmfer.engine.rundir import RunDir
 from vlmfer.report.html import write_report
@@ -181,9 +182,7 @@ def test_thumbnail_of_unreadable_files_is_none(tmp_path: Path) -> None:
 
 
 def test_real_video_middle_frame() -> None:
-    clip = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "clip_0001.avi"
-    if not clip.exists():
-        pytest.skip(f"real media not found at {clip} (only in the project's workspace)")
+    clip = shared_file("video", "clip_0001.avi")
     jpeg = thumbnail_jpeg(clip)
     assert jpeg is not None
     with Image.open(io.BytesIO(jpeg)) as img:

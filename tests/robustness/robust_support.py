@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import support
+from support import raw_rows
+
+__all__ = ["GEMINI_KEY", "KEYS", "LABELS", "OPENAI_KEY", "calls_by_sample", "cli_env",
+           "distinct_images", "raw_rows", "sent_image_hashes", "vlmfer"]
 
 #: Keys used by every robustness test; test_robust_secrets.py looks for them in every file.
 OPENAI_KEY = "sk-robust-SECRET-4b1e9f0c7d2a"
@@ -72,26 +75,13 @@ def calls_by_sample(requests: Iterable[dict[str, Any]], ids: dict[str, str],
     return out
 
 
-def raw_rows(out: Path) -> list[dict[str, Any]]:
-    """Every whole line of predictions.jsonl, duplicates included."""
-    path = out / "predictions.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
-
-
 def cli_env(cwd: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY")}
-    env.update({"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY,
-                "VLMFER_CACHE_DIR": str(cwd / "cache"), "NO_PROXY": "127.0.0.1"})
-    env.update(extra)
-    return env
+    """The robustness keys, and a cache inside ``cwd``."""
+    keys = {"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": GEMINI_KEY}
+    return support.cli_env(cwd / "cache", **{**keys, **extra})
 
 
 def vlmfer(*args: str, cwd: Path, env: dict[str, str] | None = None,
            timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m vlmfer ARGS`` in ``cwd``, with the robustness keys and a local cache."""
-    return subprocess.run([sys.executable, "-m", "vlmfer", *args], cwd=cwd, text=True,
-                          capture_output=True, env=env or cli_env(cwd), timeout=timeout)
+    return support.vlmfer(*args, cwd=cwd, env=env or cli_env(cwd), timeout=timeout)

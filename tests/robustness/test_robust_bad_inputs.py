@@ -14,12 +14,12 @@ import io
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from robust_support import GEMINI_KEY, OPENAI_KEY, cli_env, raw_rows, vlmfer
+from support import refused_port
 
 import vlmfer as vl
 from vlmfer.emulator import Emulator, EmulatorConfig, FaultRates
@@ -31,10 +31,8 @@ OPTIONS = EngineOptions(progress=False, max_attempts=1, n_boot=50)
 
 
 @pytest.fixture()
-def emu(tmp_path: Path) -> Any:
-    with Emulator(EmulatorConfig(strict_media=False, policy="oracle",
-                                 log_path=tmp_path / "emulator.jsonl"), port=0) as e:
-        yield e
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
+    return EmulatorConfig(strict_media=False, policy="oracle", log_path=tmp_path / "emu.jsonl")
 
 
 def _evaluate(dataset: Any, predictor: Any, out: Path, cache: Path) -> Run:
@@ -327,12 +325,6 @@ def test_missing_key(tmp_path: Path, tree: Path) -> None:
 
 # ---------------------------------------------------------------- the server
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run_against(tmp_path: Path, tree: Path, base_url: str, model: str = "openai/gpt-5.2",
                  ) -> tuple[Any, dict[str, tuple[str, str | None]]]:
     out = vlmfer("run", "--dataset", "caer-s", "--data-root", str(tree), "--split", "test",
@@ -345,8 +337,9 @@ def _run_against(tmp_path: Path, tree: Path, base_url: str, model: str = "openai
 
 
 def test_unreachable_base_url(tmp_path: Path, tree: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
-    out, reasons = _run_against(tmp_path, tree, url)
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}/v1"
+        out, reasons = _run_against(tmp_path, tree, url)
     assert out.returncode == 1, out.stderr
     assert "7 sample(s) ended in an error" in out.stderr
     for outcome, reason in reasons.values():

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from strategy_harness import COLOURS, SHARED_DATA, sample_of
+from support import shared_file
 
+from vlmfer.engine import ResponseCache
 from vlmfer.types import Sample
 
 
@@ -35,23 +37,22 @@ def tiny_images(tmp_path: Path) -> dict[str, Sample]:
 
 @pytest.fixture
 def happy_face() -> Sample:
-    path = SHARED_DATA / "london_faces" / "Happy" / "001.jpg"
-    if not path.is_file():
-        pytest.skip(f"real media not found at {path} (the shared data folder is absent)")
+    path = shared_file("london_faces", "Happy", "001.jpg")
     return sample_of(path, "Happy", SHARED_DATA / "london_faces")
 
 
 @pytest.fixture
 def neutral_face() -> Sample:
-    path = SHARED_DATA / "london_faces" / "Neutral" / "001.jpg"
-    if not path.is_file():
-        pytest.skip(f"real media not found at {path} (the shared data folder is absent)")
+    path = shared_file("london_faces", "Neutral", "001.jpg")
     return sample_of(path, "Neutral", SHARED_DATA / "london_faces")
 
 
 @pytest.fixture
 def real_clip() -> Sample:
-    path = SHARED_DATA / "video" / "clip_0001.avi"
-    if not path.is_file():
-        pytest.skip(f"real media not found at {path} (the shared data folder is absent)")
-    return sample_of(path, None, SHARED_DATA / "video")
+    return sample_of(shared_file("video", "clip_0001.avi"), None, SHARED_DATA / "video")
+
+
+@pytest.fixture
+def response_cache(tmp_path: Path) -> ResponseCache:
+    """The engine's own response cache, private to the test."""
+    return ResponseCache(tmp_path / "responses.sqlite3")

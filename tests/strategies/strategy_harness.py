@@ -1,112 +1,65 @@
-"""A small harness to run strategies without the engine (imported by the tests).
+"""Run a strategy on one sample through the engine's own path (imported by the tests).
 
-``DirectContext`` implements ``StepContext``: it hashes the media, calls the
-predictor playing each role directly, and records every call as a ``Step``. With
-a shared ``cache`` dict it answers repeated prompts from memory, keyed like the
-engine's cache (prompt hash + predictor identity).
+``run`` builds the real ``Engine`` and gives the strategy the real ``SampleContext``: the
+media are hashed, the cache is keyed and consulted, calls are made and every one is
+recorded as a ``Step`` exactly as in ``vlmfer run``. The engine only gains a note of what
+each call was (``Trace.prompts``, ``Trace.calls``), taken at the same override point the
+batch engine uses. One attempt per call, no rate limit, no progress bar.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlmfer.errors import PredictorError
-from vlmfer.predictors.base import Predictor
-from vlmfer.strategies.base import CallFailed, Strategy, Verdict
-from vlmfer.types import (
-    Capabilities,
-    Media,
-    Prediction,
-    Prompt,
-    Response,
-    Sample,
-    Step,
-    stable_hash,
-)
+from support import SHARED_DATA
 
-#: Real media beside the checkout (absent in a user's own clone: tests then skip).
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+from vlmfer.engine import Engine, EngineOptions, ResponseCache, SampleContext
+from vlmfer.predictors.base import Predictor
+from vlmfer.strategies.base import Strategy, Verdict
+from vlmfer.types import Capabilities, Media, Prediction, Prompt, Response, Sample, Step
+
+__all__ = ["COLOURS", "SEED_PROMPT", "SHARED_DATA", "Scripted", "Trace", "arun", "run",
+           "sample_of"]
 
 SEED_PROMPT = (Path(__file__).parent / "seed_prompt.txt").read_text(encoding="utf-8")
 
+OPTIONS = EngineOptions(max_attempts=1, progress=False)
 
-class DirectContext:
-    """Calls predictors directly and records each call, as the engine would."""
 
-    def __init__(
-        self,
-        sample: Sample,
-        predictors: Predictor | dict[str, Predictor],
-        *,
-        cache: dict[str, Response] | None = None,
-    ) -> None:
-        self._sample = sample
-        self.predictors = predictors if isinstance(predictors, dict) else {"main": predictors}
-        self.cache = cache
-        self.steps: list[Step] = []
-        #: (role, step) of every call that reached a predictor (not the cache).
-        self.calls: list[tuple[str, str]] = []
-        self.prompts: list[Prompt] = []
+@dataclass
+class Trace:
+    """What one sample's run did: its steps, and each call as a predictor received it."""
 
-    @property
-    def sample(self) -> Sample:
-        return self._sample
-
-    async def ask(
-        self, prompt: Prompt, *, step: str, role: str = "main", parsed: Any = None
-    ) -> Response:
-        assert step not in {s.name for s in self.steps}, f"step name {step!r} used twice"
-        predictor = self.predictors[role]
-        prompt = prompt.model_copy(update={"media": [m.with_hash() for m in prompt.media]})
-        self.prompts.append(prompt)
-        key = stable_hash({"prompt": prompt.hash(), "predictor": predictor.cache_identity()})
-        step_fields: dict[str, Any] = {
-            "name": step,
-            "model": predictor.name,
-            "prompt_hash": prompt.hash(),
-            "text_sent": prompt.text,
-            "template": prompt.template,
-            "label_order": prompt.label_order,
-            "parsed": parsed,
-        }
-        if self.cache is not None and key in self.cache:
-            response = self.cache[key].model_copy(update={"cached": True})
-        else:
-            try:
-                response = await predictor.predict(prompt)
-            except PredictorError as e:
-                self.steps.append(Step(**step_fields, status="error", reason=str(e)))
-                raise CallFailed(step, str(e)) from e
-            self.calls.append((role, step))
-            if self.cache is not None:
-                self.cache[key] = response
-        self.steps.append(
-            Step(
-                **step_fields,
-                response_text=response.text,
-                status=response.status,
-                reason=response.reason,
-                finish_reason=response.finish_reason,
-                usage=response.usage,
-                latency_s=response.latency_s,
-                cached=response.cached,
-                cost_usd=response.cost_usd,
-            )
-        )
-        return response
-
-    def note(self, step: str, **details: Any) -> None:
-        found = [s for s in self.steps if s.name == step]
-        assert found, f"note() for step {step!r} before it was asked"
-        target = found[-1]
-        if "parsed" in details:
-            target.parsed = details.pop("parsed")
-        target.details.update(details)
+    steps: list[Step]
+    #: Every prompt asked, as keyed and sent (media hashed), cache hits included.
+    prompts: list[Prompt] = field(default_factory=list)
+    #: (role, step) of every call that reached a predictor (not the cache).
+    calls: list[tuple[str, str]] = field(default_factory=list)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
+
+
+class _TracingEngine(Engine):
+    def __init__(self, strategy: Strategy, predictors: dict[str, Predictor],
+                 cache: ResponseCache | None) -> None:
+        super().__init__(strategy, predictors, OPTIONS, cache)
+        self.trace = Trace(steps=[])
+
+    async def _answer(
+        self, ctx: SampleContext, key: str, prompt: Prompt, *, step: str, role: str,
+        predictor: Predictor, parsed: Any,
+    ) -> Response:
+        self.trace.prompts.append(prompt)
+        response = await super()._answer(ctx, key, prompt, step=step, role=role,
+                                         predictor=predictor, parsed=parsed)
+        if not ctx.steps[-1].cached:
+            self.trace.calls.append((role, step))
+        return response
 
 
 async def arun(
@@ -114,11 +67,20 @@ async def arun(
     sample: Sample,
     predictors: Predictor | dict[str, Predictor],
     *,
-    cache: dict[str, Response] | None = None,
-) -> tuple[Prediction, DirectContext]:
-    """Run one sample; return the Prediction (checked like the engine's) and the context."""
-    ctx = DirectContext(sample, predictors, cache=cache)
+    cache: ResponseCache | None = None,
+) -> tuple[Prediction, Trace]:
+    """Run one sample; return the Prediction (checked like the engine's) and its trace.
+
+    A call that fails raises ``CallFailed`` out of here, as it leaves ``strategy.run``.
+    """
+    roles = predictors if isinstance(predictors, dict) else {"main": predictors}
+    engine = _TracingEngine(strategy, roles, cache)
+    ctx = SampleContext(engine, sample)
     verdict: Verdict = await strategy.run(sample, ctx)
+    trace = engine.trace
+    trace.steps = ctx.steps
+    twice = [name for name, n in Counter(s.name for s in ctx.steps).items() if n > 1]
+    assert not twice, f"step names used twice: {twice}"
     prediction = Prediction(
         sample_id=sample.id,
         gold=sample.label,
@@ -129,7 +91,7 @@ async def arun(
         scores=verdict.scores,
         extra=verdict.extra,
     )
-    return prediction, ctx
+    return prediction, trace
 
 
 def run(
@@ -137,8 +99,8 @@ def run(
     sample: Sample,
     predictors: Predictor | dict[str, Predictor],
     *,
-    cache: dict[str, Response] | None = None,
-) -> tuple[Prediction, DirectContext]:
+    cache: ResponseCache | None = None,
+) -> tuple[Prediction, Trace]:
     """``arun`` in a fresh event loop."""
     return asyncio.run(arun(strategy, sample, predictors, cache=cache))
 

@@ -444,11 +444,13 @@ def test_sampling_fallback_smooths_both_vote_sets(
 
 @pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "gemini/gemini-3.5-flash"])
 def test_content_free_blocks_through_the_sdks(
-    model: str, tiny_images: dict[str, Sample]
+    model: str, tiny_images: dict[str, Sample], tmp_path: Path
 ) -> None:
     """The emulator blocks every content-free input: the answer stays, uncalibrated."""
+    from vlmfer.engine import ResponseCache
+
     sample = tiny_images["Sad"]
-    cache: dict[str, Response] = {}
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
 
     async def go(emu: Emulator, **options: object) -> Prediction:
         url = emu.openai_base_url if model.startswith("openai") else emu.gemini_base_url

@@ -10,10 +10,11 @@ import pytest
 from strategy_harness import Scripted, run
 
 import vlmfer
+from vlmfer.engine import ResponseCache
 from vlmfer.errors import ConfigError
 from vlmfer.strategies.embedding import nearest_label
 from vlmfer.strategies.templates import load_template
-from vlmfer.types import Response, Sample
+from vlmfer.types import Sample
 
 
 def test_describe_then_lexicon(tiny_images: dict[str, Sample]) -> None:
@@ -44,11 +45,11 @@ def test_describe_a_real_clip(real_clip: Sample) -> None:
 
 
 def test_llm_mapper_on_another_model_costs_no_new_vision_call(
-    tiny_images: dict[str, Sample],
+    tiny_images: dict[str, Sample], response_cache: ResponseCache
 ) -> None:
     sample = tiny_images["Sad"]
     vision = vlmfer.get_predictor("mock/oracle")
-    cache: dict[str, Response] = {}
+    cache = response_cache
     first, ctx1 = run(vlmfer.get_strategy("free-description"), sample, vision, cache=cache)
     assert ctx1.calls == [("main", "describe")]
 

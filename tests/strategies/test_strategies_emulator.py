@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from strategy_harness import SEED_PROMPT, DirectContext, arun
+from strategy_harness import SEED_PROMPT, Trace, arun
 
 import vlmfer
 from vlmfer.emulator import Emulator, EmulatorConfig
+from vlmfer.engine import ResponseCache
 from vlmfer.media import prepare_media
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
 from vlmfer.strategies.common import STEP_MAX_TOKENS
 from vlmfer.strategies.templates import load_template
-from vlmfer.types import MediaSpec, Prediction, Response, Sample
+from vlmfer.types import MediaSpec, Prediction, Sample
 
 BACKENDS = {"openai": "openai/gpt-5.2", "gemini": "gemini/gemini-3.5-flash"}
 
@@ -35,10 +36,9 @@ STRATEGIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(policy="oracle"), port=0) as e:
-        yield e
+@pytest.fixture
+def emulator_config(tmp_path: Path) -> EmulatorConfig:
+    return EmulatorConfig(policy="oracle", log_path=tmp_path / "emu.jsonl")
 
 
 def _sent_hashes(sample: Sample, backend: str) -> list[str]:
@@ -69,11 +69,11 @@ def _run_all(
     strategy: Strategy,
     samples: list[Sample],
     *,
-    cache: dict[str, Response] | None = None,
-) -> list[tuple[Prediction, DirectContext]]:
+    cache: ResponseCache | None = None,
+) -> list[tuple[Prediction, Trace]]:
     """Run every sample in one event loop (the SDK clients belong to it)."""
 
-    async def go() -> list[tuple[Prediction, DirectContext]]:
+    async def go() -> list[tuple[Prediction, Trace]]:
         main = _predictor(emu, backend)
         try:
             roles = {"main": main, "mapper": main}
@@ -132,7 +132,7 @@ def test_strategy_with_backend(
 
 
 def _split(
-    entries: list[dict[str, Any]], results: list[tuple[Prediction, DirectContext]]
+    entries: list[dict[str, Any]], results: list[tuple[Prediction, Trace]]
 ) -> list[list[dict[str, Any]]]:
     out, i = [], 0
     for _, ctx in results:
@@ -157,11 +157,11 @@ def test_non_answers_through_the_sdks(
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_a_second_mapper_makes_no_new_vision_call(
-    emu: Emulator, backend: str, tiny_images: dict[str, Sample]
+    emu: Emulator, backend: str, tiny_images: dict[str, Sample], response_cache: ResponseCache
 ) -> None:
     samples = [tiny_images["Happy"], tiny_images["Sad"]]
     _oracle(emu, samples, backend)
-    cache: dict[str, Response] = {}
+    cache = response_cache
     lexicon = _run_all(emu, backend, vlmfer.get_strategy("free-description"), samples, cache=cache)
     vision_calls = len([r for r in emu.requests if r.get("outcome")])
     assert vision_calls == 2

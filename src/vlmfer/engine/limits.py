@@ -7,15 +7,22 @@ answered, stays in the window for a full window from its completion. Our count
 is then never below the server's, and a run stays under the limit without a
 single 429, at the cost of one latency per window (0.3 % at 0.2 s per minute).
 Token estimates are booked at send time and replaced by the reported usage.
+
+A single request larger than the whole token budget cannot ever fit: it is booked
+as the full budget, so it goes alone once the window is empty, and never waits
+for ever. An ``rpm`` below one request per window could never send anything and is
+refused at construction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from vlmfer.errors import ConfigError
 
 WINDOW_S = 60.0
 # Clock granularity and scheduling jitter between our clock and the server's.
@@ -34,11 +41,20 @@ class RateLimiter:
     tpm: float | None = None
     #: The window the budgets apply to; providers use a minute.
     window_s: float = WINDOW_S
+    #: Seconds on a monotonic clock; tests pass their own to place completions exactly.
+    clock: Callable[[], float] = time.monotonic
     _inflight: int = 0
     _inflight_tokens: float = 0.0
     _done: deque[tuple[float, float]] = field(default_factory=deque)
     _done_tokens: float = 0.0
     _changed: asyncio.Condition | None = None
+
+    def __post_init__(self) -> None:
+        if self.rpm and self.rpm < 1:
+            raise ConfigError(
+                f"rpm={self.rpm:g} is less than one request per {self.window_s:g} s window, "
+                "so no request could ever be sent; use rpm >= 1 (or no rpm limit)"
+            )
 
     @property
     def active(self) -> bool:
@@ -53,8 +69,13 @@ class RateLimiter:
         while self._done and self._done[0][0] <= horizon:
             self._done_tokens -= self._done.popleft()[1]
 
+    def booked(self, tokens: float) -> float:
+        """What a request of ``tokens`` books: at most the whole token budget."""
+        return min(tokens, self.tpm) if self.tpm else tokens
+
     def wait_needed(self, now: float, tokens: float) -> float | None:
         """Seconds until one more request of ``tokens`` fits: 0 now, None until a completion."""
+        tokens = self.booked(tokens)
         self._expire(now)
         waits = [0.0]
         if self.rpm:
@@ -82,18 +103,29 @@ class RateLimiter:
             return None
         if self._changed is None:
             self._changed = asyncio.Condition()
-        if self.tpm:
-            tokens = min(tokens, self.tpm)  # a single huge request must still go, alone
+        tokens = self.booked(tokens)  # a single huge request must still go, alone
         async with self._changed:  # waiters are woken in arrival order
             while True:
-                wait = self.wait_needed(time.monotonic(), tokens)
+                wait = self.wait_needed(self.clock(), tokens)
                 if wait is not None and wait <= 0:
                     self._inflight += 1
                     self._inflight_tokens += tokens
                     return Booking(tokens)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(),
-                                           timeout=None if wait is None else wait + 0.001)
+                # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that
+                # lands as the wait ends, and Ctrl-C would leave this worker running.
+                timer = None if wait is None else asyncio.ensure_future(
+                    self._notify_after(wait + 0.001))
+                try:
+                    await self._changed.wait()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+
+    async def _notify_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
 
     async def release(self, booking: Booking | None, actual_tokens: float | None = None) -> None:
         """The call is over: it counts from now, with the tokens the provider reported."""
@@ -103,7 +135,7 @@ class RateLimiter:
         used = booking.tokens if not actual_tokens or actual_tokens <= 0 else actual_tokens
         self._inflight -= 1
         self._inflight_tokens -= booking.tokens
-        self._done.append((time.monotonic(), used))
+        self._done.append((self.clock(), used))
         self._done_tokens += used
         assert self._changed is not None
         async with self._changed:
