@@ -25,6 +25,7 @@ from vlmfer.emulator.config import EmulatorConfig
 from vlmfer.emulator.core import ApiError, Prepared, Reply, Request, gemini_error, openai_error
 from vlmfer.emulator.media import redact_payloads, sha256
 from vlmfer.emulator.policy import Decision, Policy
+from vlmfer.predictors._common import EMULATOR_HEADER
 
 Handler = Callable[["Emulator", Request], Reply]
 
@@ -168,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
+            # Every reply says it is simulated; predictors record it on each answer.
+            self.send_header(EMULATOR_HEADER, "1")
             for k, v in reply.headers.items():
                 self.send_header(k, v)
             self.end_headers()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
-from vlmfer.engine.cache import ResponseCache
+from vlmfer.engine.cache import ResponseCache, SnapshotPins
 from vlmfer.engine.core import (
     INLINE_HASH_BYTES,
     Engine,
@@ -79,10 +79,13 @@ async def execute(
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
+    old: dict[str, Any] = {}
     if rundir.exists():  # keep the first start time; record this resume
         old = rundir.read_manifest()
         manifest["started"] = old.get("started", manifest["started"])
         manifest["resumed"] = [*old.get("resumed", []), utcnow()]
+        if "snapshots" in old:  # kept until this session finishes, even if it crashes
+            manifest["snapshots"] = old["snapshots"]
     rundir.write_manifest(manifest)
     if options.cache and cache is None:
         cache = ResponseCache()
@@ -95,12 +98,22 @@ async def execute(
         rundir.drop(dropped)
         finished = [p for p in finished if p.sample_id not in dropped]
     done = {p.sample_id for p in finished}
+    engine.snapshots = SnapshotPins.of_run(old, finished)
     todo = (s for s in dataset if s.id not in done)
     remaining = max(0, len(dataset) - len(done))
     progress = Progress(remaining, enabled=options.progress)
     rundir.open_append()
     try:
         await _drive(engine, todo, rundir, progress, options.concurrency)
+        # Cached answers used before the first live answer pinned the snapshot may come from
+        # another one: those samples are asked again, so that one run is one snapshot.
+        stale = {p.sample_id for p in rundir.finished() if engine.snapshots.stale(p)}
+        if stale:
+            rundir.close()
+            rundir.drop(stale)
+            rundir.open_append()
+            await _drive(engine, (s for s in dataset if s.id in stale), rundir,
+                         Progress(len(stale), enabled=False), options.concurrency)
     finally:
         rundir.close()
         progress.close()
@@ -110,6 +123,7 @@ async def execute(
             cache.close()
     manifest["finished"] = utcnow()
     manifest["calls"] = engine.calls
+    manifest["snapshots"] = engine.snapshots.pins
     rundir.write_manifest(manifest)
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
 
