@@ -96,7 +96,8 @@ class OpenAIPredictor(Predictor):
             "enum": json_schema and opts.supports_enum is not False,
             "video_frames": opts.supports_video_frames is not False,
             # Reasoning models on api.openai.com take only the default temperature.
-            "temperature": not (self.official and model.startswith(REASONING_FAMILIES)),
+            "temperature": (opts.supports_temperature if opts.supports_temperature is not None
+                            else not (self.official and model.startswith(REASONING_FAMILIES))),
         }
         if opts.max_tokens_param == "auto":
             self.max_tokens_param = "max_completion_tokens" if self.official else "max_tokens"
@@ -268,7 +269,9 @@ class OpenAIPredictor(Predictor):
             kwargs = self._chat_kwargs(prompt, content, kind, want_logprobs, k)
         o = prompt.options
         if o.temperature is not None and "temperature" not in kwargs:
-            dropped["temperature"] = f"{self.model} does not accept it (only its default, 1)"
+            dropped["temperature"] = (
+                f"{self.model} does not accept it (only its default, 1)" if self.official
+                else "supports_temperature=false")
         if o.seed is not None and "seed" not in kwargs:
             dropped["seed"] = "the Responses API takes no seed"
         record_sent(details, kwargs, dropped)
