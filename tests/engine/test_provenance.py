@@ -220,3 +220,20 @@ def test_the_terminal_says_a_run_was_simulated(tmp_path: Path, emu: Emulator) ->
     assert done.returncode == 0, done.stderr
     assert "SIMULATED" in done.stdout
     assert _json(tmp_path / "run" / "metrics.json")["simulated"] is True
+
+
+def test_the_demo_says_everywhere_that_its_answers_are_simulated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vlmfer.demo import run_demo
+
+    assert run_demo(tmp_path / "demo", quiet=True) == 0
+    assert "SIMULATOR" in capsys.readouterr().out
+    runs = sorted(p.parent for p in (tmp_path / "demo").glob("*/metrics.json"))
+    assert runs
+    for run in runs:
+        metrics = _json(run / "metrics.json")
+        assert metrics["simulated"] is True, run.name
+        assert metrics["model_snapshots"] and metrics["mixed_snapshots"] is False, run.name
+        html = (run / "report.html").read_text()
+        assert "<title>[simulated]" in html and 'id="simulated"' in html, run.name
