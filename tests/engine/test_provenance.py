@@ -237,3 +237,34 @@ def test_the_demo_says_everywhere_that_its_answers_are_simulated(
         assert metrics["model_snapshots"] and metrics["mixed_snapshots"] is False, run.name
         html = (run / "report.html").read_text()
         assert "<title>[simulated]" in html and 'id="simulated"' in html, run.name
+
+
+@pytest.mark.parametrize(("provider", "model", "snapshot"), [
+    ("openai", "openai/gpt-4o-mini", OLD),
+    ("gemini", "gemini/gemini-2.0-flash", "gemini-2.0-flash-001"),
+])
+def test_batch_results_record_the_snapshot_and_that_they_were_simulated(
+    tmp_path: Path, cache_dir: Path, emu: Emulator, monkeypatch: pytest.MonkeyPatch,
+    provider: str, model: str, snapshot: str,
+) -> None:
+    from vlmfer.batch import collect_batch, start_batch
+    from vlmfer.engine.config import load_experiment
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    TinyDataset(tmp_path / "data", n=3)
+    out = tmp_path / "batch-run"
+    url = emu.openai_base_url if provider == "openai" else emu.gemini_base_url
+    start_batch(load_experiment(overrides={
+        "dataset": {"name": "folder", "root": str(tmp_path / "data"), "split": "test"},
+        "model": {"name": model, "base_url": url},
+        "strategy": {"name": "single-shot"},
+        "run": {"out": str(out), "quiet": True, "n_boot": 10},
+    }))
+    assert collect_batch(out).complete
+    steps = _steps(out)
+    assert len(steps) == 3
+    assert {s["model_version"] for s in steps} == {snapshot}
+    assert all(s["simulated"] and "sent" in s["details"] for s in steps)
+    metrics = _json(out / "metrics.json")
+    assert metrics["simulated"] is True and metrics["model_snapshots"] == {snapshot: 3}
