@@ -107,7 +107,8 @@ async def execute(
         await _drive(engine, todo, rundir, progress, options.concurrency)
         # Cached answers used before the first live answer pinned the snapshot may come from
         # another one: those samples are asked again, so that one run is one snapshot.
-        stale = {p.sample_id for p in rundir.finished() if engine.snapshots.stale(p)}
+        stale = ({p.sample_id for p in rundir.iter_predictions() if engine.snapshots.stale(p)}
+                 if engine.cache is not None and engine.snapshots.pins else set())
         if stale:
             rundir.close()
             rundir.drop(stale)
