@@ -139,12 +139,24 @@ def _print_run(run: Any) -> int:
     cost = m.get("cost_usd")
     print("cost: " + (f"${cost:.4f}" if cost is not None else "unknown"))
     print(f"report: {run.path / 'report.html'}")
+    _print_provenance(m)
     errors = outcomes.get("error", 0)
     if errors:
         print(f"{errors} sample(s) ended in an error; re-run the same command to retry them "
               "after fixing the cause", file=sys.stderr)
     # Refusals, blocks and invalid answers are results; only errors make the run unfinished.
     return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _print_provenance(m: Any) -> None:
+    """Say when the answers are not from one real model (metrics.json says the same)."""
+    if m.get("simulated"):
+        print("SIMULATED: these answers came from vlmfer's emulator or a mock/ predictor, not "
+              "from a real model; the numbers test the pipeline only")
+    if m.get("mixed_snapshots"):
+        snaps = ", ".join(f"{k} ({v})" for k, v in (m.get("model_snapshots") or {}).items())
+        print(f"warning: more than one model snapshot answered this run: {snaps}; the "
+              "provider moved the alias (see docs/caching.md#model-snapshots)", file=sys.stderr)
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:

@@ -227,6 +227,8 @@ class Response(Record):
     latency_s: float = 0.0
     cached: bool = False
     cost_usd: float | None = None
+    #: The answer came from a simulator (vlmfer's emulator or a ``mock/`` predictor).
+    simulated: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -257,6 +259,10 @@ class Step(Record):
     cost_usd: float | None = None
     attempts: int = 1
     parsed: LabelMatch | None = None
+    #: The snapshot that answered, as the provider reported it (``model`` is what was asked).
+    model_version: str | None = None
+    #: The answer came from a simulator, not from a real model.
+    simulated: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
 
 

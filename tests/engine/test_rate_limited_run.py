@@ -13,8 +13,9 @@ from pathlib import Path
 from engine_parts import ParseStrategy, TinyDataset
 
 import vlmfer
+from vlmfer import evaluate_async
 from vlmfer.emulator import Emulator, EmulatorConfig
-from vlmfer.engine import EngineOptions, ResponseCache, evaluate_async
+from vlmfer.engine import EngineOptions, ResponseCache
 
 
 def _most_in_any_window(times: list[float], window: float) -> int:

@@ -25,6 +25,8 @@ KEYS = {
     # the docs' name for accuracy, the two conventions and what the intervals resampled
     "war", "answered_only", "conventions", "error_reasons", "ci_resampling", "n_groups",
     "metrics",
+    # where the answers came from: snapshots, a simulator, what was really sent
+    "model_snapshots", "mixed_snapshots", "simulated", "sent_parameters",
 }
 
 
@@ -362,3 +364,50 @@ def test_calibration_method_names_what_ran(calibration: str, method: str, kind: 
     assert forced["scores"] == kind
     # forced six-way reads the final scores: right on every sample when calibrated
     assert forced["accuracy"] == pytest.approx(1.0)
+
+
+def _answered(i: int, *, model: str = "openai/gpt-4o-mini", snapshot: str | None = None,
+              simulated: bool = False, details: dict[str, object] | None = None) -> Prediction:
+    step = _step().model_copy(update={"model": model, "model_version": snapshot,
+                                      "simulated": simulated, "details": details or {}})
+    return _pred(i, "Happy", "Happy", steps=[step])
+
+
+def test_model_snapshots_count_samples_per_reported_snapshot() -> None:
+    preds = [_answered(0, snapshot="gpt-4o-mini-2024-07-18"),
+             _answered(1, snapshot="gpt-4o-mini-2024-07-18"),
+             _answered(2, snapshot="gpt-4o-mini-2026-01-01"), _answered(3)]
+    m = summarize(preds, L3, n_boot=0)
+    assert m["model_snapshots"] == {"gpt-4o-mini-2024-07-18": 2, "gpt-4o-mini-2026-01-01": 1}
+    assert m["mixed_snapshots"] is True
+    one = summarize(preds[:2], L3, n_boot=0)
+    assert one["model_snapshots"] == {"gpt-4o-mini-2024-07-18": 2}
+    assert one["mixed_snapshots"] is False
+
+
+def test_two_models_with_one_snapshot_each_are_not_mixed() -> None:
+    preds = [_answered(0, snapshot="gpt-4o-mini-2024-07-18"),
+             _answered(1, model="gemini/gemini-2.5-flash", snapshot="gemini-2.5-flash")]
+    m = summarize(preds, L3, n_boot=0)
+    assert m["mixed_snapshots"] is False and len(m["model_snapshots"]) == 2
+
+
+def test_one_simulated_step_makes_the_run_simulated() -> None:
+    real = [_answered(0), _answered(1)]
+    assert summarize(real, L3, n_boot=0)["simulated"] is False
+    assert summarize([*real, _answered(2, simulated=True)], L3, n_boot=0)["simulated"] is True
+
+
+def test_sent_parameters_say_what_was_sent_and_what_was_dropped() -> None:
+    why = "gpt-5.2 does not accept it (only its default, 1)"
+    preds = [
+        _answered(i, model="openai/gpt-5.2", details={
+            "sent": {"seed": i, "max_completion_tokens": 16},
+            "dropped": {"temperature": why}})
+        for i in range(2)
+    ]
+    preds.append(_answered(2, model="openai/gpt-5.2"))  # recorded before vlmfer kept it
+    m = summarize(preds, L3, n_boot=0)
+    assert m["sent_parameters"] == {"openai/gpt-5.2": {
+        "sent": {"max_completion_tokens": 16, "seed": [0, 1]},
+        "dropped": {"temperature": why}}}

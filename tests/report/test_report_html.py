@@ -395,11 +395,30 @@ def test_plugin_metrics_in_other_metrics(tmp_path: Path) -> None:
 
 def test_model_snapshots_in_the_header(tmp_path: Path) -> None:
     _, page, md = _extras_run(tmp_path, model_snapshots={"gpt-x-2026-02-01": 4,
-                                                         "gpt-x-2026-01-01": 34})
+                                                         "gpt-x-2026-01-01": 34},
+                              mixed_snapshots=True)
     assert ('Model snapshots that answered: <span class="mono">gpt-x-2026-01-01</span> '
             '(34 samples), <span class="mono">gpt-x-2026-02-01</span> (4 samples)') in page
     assert "more than one snapshot answered this run" in page
     assert "Model snapshots: gpt-x-2026-01-01 (34), gpt-x-2026-02-01 (4)." in md
+    assert "More than one snapshot answered this run." in md
+
+
+def test_two_models_with_one_snapshot_each_are_not_a_warning(tmp_path: Path) -> None:
+    _, page, _ = _extras_run(tmp_path, model_snapshots={"gpt-x-2026-01-01": 38,
+                                                        "gemini-y-001": 38},
+                             mixed_snapshots=False)
+    assert "gemini-y-001" in page and "more than one snapshot" not in page
+
+
+def test_sent_parameters_in_the_header(tmp_path: Path) -> None:
+    why = "gpt-5.2 does not accept it (only its default, 1)"
+    _, page, md = _extras_run(tmp_path, sent_parameters={"openai/gpt-5.2": {
+        "sent": {"seed": 0, "max_completion_tokens": 16}, "dropped": {"temperature": why}}})
+    line = f"openai/gpt-5.2: seed 0; max_completion_tokens 16; temperature: provider default; {why}"
+    assert f"Sent: {line}" in page
+    assert "Sent: openai/gpt-5.2: seed 0; max\\_completion\\_tokens 16" in md
+    assert "<td>sent_parameters</td>" not in page  # not repeated under other metrics
 
 
 def test_one_snapshot(tmp_path: Path) -> None:

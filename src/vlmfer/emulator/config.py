@@ -13,6 +13,17 @@ POLICY_HELP = (
 )
 
 
+#: The dated snapshot an alias answers as (OpenAI's ``model``, Gemini's ``modelVersion``), as the
+#: real services reported in 2026; any other name answers as itself.
+DEFAULT_SNAPSHOTS: dict[str, str] = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-5.2": "gpt-5.2-2025-12-11",
+    "gemini-2.0-flash": "gemini-2.0-flash-001",
+}
+
+
 class FaultRates(BaseModel):
     """Probability per inference request of each injected fault.
 
@@ -74,6 +85,10 @@ class EmulatorConfig(BaseModel):
         default_factory=dict, description="sha256 of media bytes -> gold label"
     )
     api_key: str | None = Field(default=None, repr=False)
+    snapshots: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_SNAPSHOTS),
+        description="model name -> the snapshot its answers report; change it to move an alias",
+    )
 
     timeout_s: float = Field(default=30.0, ge=0.0, description="how long a timeout fault holds")
     retry_after_s: float = Field(default=1.0, ge=0.0, description="Retry-After of a 429 fault")

@@ -538,7 +538,8 @@ def render_generate(
     emu: EmulatorState, prep: Prepared, decision: Decision, fault: str | None, shape: float
 ) -> dict[str, Any]:
     """A GenerateContentResponse for the policy's decision."""
-    base = {"modelVersion": prep.model, "responseId": emu.new_id("", 22)}
+    base = {"modelVersion": emu.config.snapshots.get(prep.model, prep.model),
+            "responseId": emu.new_id("", 22)}
     if decision.kind == "block":
         how = prep.question.directives.get("block", "")
         if how == "partial":

@@ -32,6 +32,7 @@ from vlmfer.emulator.state import (
     _body_for_log,
     parse_json_object,
 )
+from vlmfer.predictors._common import EMULATOR_HEADER
 
 __all__ = ["APIS", "FAULT_KINDS", "Emulator", "Handler", "Route", "parse_json_object"]
 
@@ -134,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
+            # Every reply says it is simulated; predictors record it on each answer.
+            self.send_header(EMULATOR_HEADER, "1")
             for k, v in reply.headers.items():
                 self.send_header(k, v)
             self.end_headers()

@@ -33,7 +33,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "build_manifest": ("vlmfer.engine.manifest", "build_manifest"),
     "execute": ("vlmfer.engine.run", "execute"),
     "Execution": ("vlmfer.engine.run", "Execution"),
-    "evaluate_async": ("vlmfer.evaluation", "evaluate_async"),
     "ResponseCache": ("vlmfer.engine.cache", "ResponseCache"),
     "cache_key": ("vlmfer.engine.cache", "cache_key"),
     "RateLimiter": ("vlmfer.engine.limits", "RateLimiter"),
@@ -60,7 +59,6 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.engine.run import execute as execute
     from vlmfer.engine.rundir import RunDir as RunDir
     from vlmfer.engine.rundir import read_predictions as read_predictions
-    from vlmfer.evaluation import evaluate_async as evaluate_async
 
 
 def __getattr__(name: str) -> Any:

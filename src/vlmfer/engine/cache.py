@@ -2,7 +2,8 @@
 
 The key is a hash of everything the model saw and was asked (see
 ``cache_key``). Only real answers are stored: refusals, blocks and errors are
-not cached, so they are asked again next time.
+not cached, so they are asked again next time. ``SnapshotPins`` decides whether a
+cached answer from another model snapshot may serve a run.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vlmfer.types import Prompt, Response, stable_hash
+from vlmfer.types import Prediction, Prompt, Response, stable_hash
 
 SCHEMA_VERSION = 1
 
@@ -90,3 +92,57 @@ class ResponseCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class SnapshotPins:
+    """Which snapshot answers a run, per requested model: the snapshot policy of the cache.
+
+    The cache is keyed on the requested name (``gpt-4o-mini``), and a provider moves an
+    alias to a new snapshot over time. So a run pins, per model, the snapshot of its first
+    live answer (kept in the manifest under ``snapshots``, and read back on resume). A
+    cached answer from another snapshot is then not used: it is asked again. Cached answers
+    used before any live answer came back are checked at the end of the run (``stale``) and
+    those samples asked again. When live answers themselves change snapshot mid-run, nothing
+    can be asked again: the run warns, and metrics.json says ``mixed_snapshots``.
+    """
+
+    def __init__(self, pins: Mapping[str, str] | None = None) -> None:
+        self.pins: dict[str, str] = dict(pins or {})
+        self._warned: set[tuple[str, str]] = set()
+
+    def accepts(self, model: str, cached: Response) -> bool:
+        """Whether a cached answer may serve this run (unpinned or unknown snapshots may)."""
+        pinned = self.pins.get(model)
+        return pinned is None or cached.model_version in (None, pinned)
+
+    def observe(self, model: str, live: Response) -> str | None:
+        """Note a live answer; return the pinned snapshot when this one differs from it."""
+        snapshot = live.model_version
+        if snapshot is None:
+            return None
+        pinned = self.pins.setdefault(model, snapshot)
+        if pinned == snapshot or (model, snapshot) in self._warned:
+            return None
+        self._warned.add((model, snapshot))
+        return pinned
+
+    def stale(self, prediction: Prediction) -> bool:
+        """Whether a finished sample used a cached answer from a snapshot other than the pin."""
+        return any(
+            s.cached and s.model_version is not None
+            and self.pins.get(s.model, s.model_version) != s.model_version
+            for s in prediction.steps
+        )
+
+    @classmethod
+    def of_run(cls, manifest: Mapping[str, Any], finished: Sequence[Prediction]) -> SnapshotPins:
+        """The pins a resumed run continues with: the manifest's, else its first live answers."""
+        pins: dict[str, str] = {}
+        recorded = manifest.get("snapshots")
+        if isinstance(recorded, Mapping):
+            pins.update({str(k): str(v) for k, v in recorded.items()})
+        for p in finished:
+            for s in p.steps:
+                if not s.cached and s.model_version is not None:
+                    pins.setdefault(s.model, s.model_version)
+        return cls(pins)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vlmfer.engine.cache import ResponseCache, cache_key
+from vlmfer.engine.cache import ResponseCache, SnapshotPins, cache_key
 from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
 from vlmfer.errors import ConfigError, MediaError, PredictorError
@@ -124,6 +124,8 @@ class Engine:
         self._inflight: dict[str, asyncio.Future[Response]] = {}
         self._rng = random.Random(options.seed)
         self.calls = 0
+        #: Which snapshot answers this run, per model (see ``SnapshotPins``).
+        self.snapshots = SnapshotPins()
 
     async def _hashed(self, media: Media) -> Media:
         if media.sha256 is not None:
@@ -173,7 +175,8 @@ class Engine:
         """
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None:
+            # An answer from another snapshot than the run's is asked again.
+            if hit is not None and self.snapshots.accepts(predictor.name, hit):
                 response = hit.model_copy(update={"cached": True})
                 ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
                 return response
@@ -201,6 +204,13 @@ class Engine:
             future.set_result(response)
         finally:
             self._inflight.pop(key, None)
+        pinned = self.snapshots.observe(predictor.name, response)
+        if pinned is not None:
+            log.warning(
+                "%s answered as snapshot %s, but this run's answers so far came from %s: the "
+                "provider moved the alias during the run, so its answers mix two models "
+                "(metrics.json: mixed_snapshots). Name a dated snapshot as the model to avoid "
+                "this", predictor.name, response.model_version, pinned)
         if self.cache is not None:
             self.cache.put(key, response)
         ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed))
@@ -332,6 +342,8 @@ def record_step(
         cost_usd=response.cost_usd,
         attempts=attempts,
         parsed=parsed,
+        model_version=response.model_version,
+        simulated=response.simulated,
         details=dict(response.details),
     )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
-from vlmfer.engine.cache import ResponseCache
+from vlmfer.engine.cache import ResponseCache, SnapshotPins
 from vlmfer.engine.core import (
     INLINE_HASH_BYTES,
     Engine,
@@ -84,6 +84,7 @@ async def execute(
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
+    old: dict[str, Any] = {}
     # Capability probe of compatible servers: before the first paid request, a ConfigError
     # (exit 2) if a server cannot serve this strategy; a resume with nothing left asks nothing.
     if _work_left(rundir, dataset, options):
@@ -92,6 +93,8 @@ async def execute(
         old = rundir.read_manifest()
         manifest["started"] = old.get("started", manifest["started"])
         manifest["resumed"] = [*old.get("resumed", []), utcnow()]
+        if "snapshots" in old:  # kept until this session finishes, even if it crashes
+            manifest["snapshots"] = old["snapshots"]
     rundir.write_manifest(manifest)
     if options.cache and cache is None:
         cache = ResponseCache()
@@ -104,12 +107,23 @@ async def execute(
         rundir.drop(dropped)
         finished = [p for p in finished if p.sample_id not in dropped]
     done = {p.sample_id for p in finished}
+    engine.snapshots = SnapshotPins.of_run(old, finished)
     todo = (s for s in dataset if s.id not in done)
     remaining = max(0, len(dataset) - len(done))
     progress = Progress(remaining, enabled=options.progress)
     rundir.open_append()
     try:
         await _drive(engine, todo, rundir, progress, options.concurrency)
+        # Cached answers used before the first live answer pinned the snapshot may come from
+        # another one: those samples are asked again, so that one run is one snapshot.
+        stale = ({p.sample_id for p in rundir.iter_predictions() if engine.snapshots.stale(p)}
+                 if engine.cache is not None and engine.snapshots.pins else set())
+        if stale:
+            rundir.close()
+            rundir.drop(stale)
+            rundir.open_append()
+            await _drive(engine, (s for s in dataset if s.id in stale), rundir,
+                         Progress(len(stale), enabled=False), options.concurrency)
     finally:
         rundir.close()
         progress.close()
@@ -119,6 +133,7 @@ async def execute(
             cache.close()
     manifest["finished"] = utcnow()
     manifest["calls"] = engine.calls
+    manifest["snapshots"] = engine.snapshots.pins
     rundir.write_manifest(manifest)
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
 

@@ -36,6 +36,7 @@ from vlmfer.metrics.core import (
     uar,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
+from vlmfer.metrics.provenance import provenance
 from vlmfer.metrics.stats import (
     bootstrap_distribution,
     group_index,
@@ -260,6 +261,7 @@ _STRUCTURAL = frozenset({
     "gold_neutral_rate", "outcomes", "error_reasons", "excluding_neutral", "answered_only",
     "usage", "cost_usd", "cost_known_calls", "predicted_distribution", "gold_distribution",
     "calibration", "conventions", "metrics",
+    "model_snapshots", "mixed_snapshots", "simulated", "sent_parameters",
 })
 
 
@@ -461,6 +463,7 @@ def summarize(
         "predicted_distribution": {c: int(predicted[j]) for j, c in enumerate(columns)},
         "gold_distribution": {lab: int(support[i]) for i, lab in enumerate(labs)},
         "calibration": _calibration(preds, scored, labs, neutral if has_neutral else None),
+        **provenance(preds),
     }
     out: dict[str, Any] = to_jsonable(result)
     return out

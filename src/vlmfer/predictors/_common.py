@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +39,72 @@ class WarnOnce:
             return
         self._seen.add(key)
         logger.warning("%s: %s", self._name, message)
+
+
+#: The header every reply of vlmfer's emulator carries (``vlmfer.emulator.config``).
+EMULATOR_HEADER = "x-vlmfer-emulator"
+
+
+class SimulatorWatch:
+    """An httpx event hook noting whether the server announced itself as vlmfer's emulator.
+
+    Every request of an SDK client (answers, uploads, batch results) passes it, so a
+    predictor marks its answers ``simulated`` however they reached it.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    async def __call__(self, response: Any) -> None:
+        if response.headers.get(EMULATOR_HEADER):
+            self.seen = True
+
+    def hooks(self) -> dict[str, list[Any]]:
+        return {"response": [self]}
+
+
+#: Request fields, besides the messages and media, that shape an answer: ``details.sent``.
+SENT_FIELDS = (
+    "temperature", "top_p", "seed", "max_tokens", "max_completion_tokens", "max_output_tokens",
+    "logprobs", "top_logprobs", "response_logprobs", "n", "response_format", "text",
+    "response_mime_type", "reasoning_effort", "reasoning", "thinking_config",
+    "media_resolution", "safety_settings", "extra_body",
+)
+
+
+def _sent_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        if isinstance(value.get("format"), Mapping):  # Responses API ``text``
+            return _sent_value(value["format"])
+        if "type" in value and isinstance(value["type"], str):  # a schema: its kind is enough
+            return value["type"]
+        return {str(k): _sent_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_sent_value(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _sent_value(value.model_dump(exclude_none=True))
+    return value
+
+
+def record_sent(
+    details: dict[str, Any], request: Mapping[str, Any] | Any,
+    dropped: Mapping[str, str] | None = None,
+) -> None:
+    """Record on a response what the request really carried, and what was not sent and why.
+
+    ``request`` is the SDK call's keyword arguments (or a config model). ``details["sent"]``
+    keeps the answer-shaping fields of ``SENT_FIELDS``; ``details["dropped"]`` maps each
+    asked-for parameter that was left out to the reason, e.g.
+    ``{"temperature": "gpt-5.2 does not accept it"}``.
+    """
+    if hasattr(request, "model_dump"):
+        request = request.model_dump(exclude_none=True)
+    details["sent"] = {k: _sent_value(request[k]) for k in SENT_FIELDS
+                       if request.get(k) is not None and request[k] is not False}
+    if dropped:
+        details["dropped"] = {**details.get("dropped", {}), **dropped}
 
 
 def resolve_key(

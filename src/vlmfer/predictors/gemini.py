@@ -27,6 +27,7 @@ from vlmfer.errors import ConfigError, MediaError, PredictorError
 from vlmfer.media import PreparedMedia
 from vlmfer.predictors import pricing, tokens
 from vlmfer.predictors._common import (
+    SimulatorWatch,
     WarnOnce,
     candidate_labels,
     constrained_label,
@@ -37,6 +38,7 @@ from vlmfer.predictors._common import (
     media_record,
     parse_retry_after,
     prepare,
+    record_sent,
     redact,
     resolve_key,
     scaled,
@@ -117,10 +119,12 @@ class GeminiPredictor(Predictor):
             "api_version": opts.api_version,
             "timeout": int(opts.timeout_s * 1000),
         }
+        self._simulator = SimulatorWatch()
+        http["async_client_args"] = {"event_hooks": self._simulator.hooks()}
         if importlib.util.find_spec("aiohttp") is not None:
             # With aiohttp installed the SDK would use it and retry connection
             # errors by itself; an explicit transport keeps it on httpx2, one attempt.
-            http["async_client_args"] = {"transport": httpx2.AsyncHTTPTransport()}
+            http["async_client_args"]["transport"] = httpx2.AsyncHTTPTransport()
         self._secret = key  # only to scrub it from error messages
         self._client = genai.Client(api_key=key, http_options=types.HttpOptions(**http))
         self._warn = WarnOnce(self.name)
@@ -442,12 +446,14 @@ class GeminiPredictor(Predictor):
         want_logprobs = prompt.options.logprobs
         if want_logprobs and self.options.supports_logprobs is False:
             want_logprobs = False
-            details["dropped"] = ["logprobs"]
+            details["dropped"] = {"logprobs": "supports_logprobs=false"}
             self._warn("logprobs", "logprobs disabled by supports_logprobs=false; asking "
                        "without them")
         elif want_logprobs and self._logprobs_rejected:
             want_logprobs = False
             details["logprobs_fallback"] = self._logprobs_rejected
+            details["dropped"] = {"logprobs": f"the model rejected them: "
+                                              f"{self._logprobs_rejected}"}
         return labels, want_logprobs, top_k(prompt, labels)
 
     @contextlib.contextmanager
@@ -490,15 +496,19 @@ class GeminiPredictor(Predictor):
                            f"({self._logprobs_rejected}); "
                            "continuing without them for the rest of the run")
                 details["logprobs_fallback"] = self._logprobs_rejected
+                details["dropped"] = {"logprobs": f"the model rejected them: "
+                                                  f"{self._logprobs_rejected}"}
                 want_logprobs = False
                 raw = await self._client.aio.models.generate_content(
                     model=self.model, contents=contents,
                     config=self._config(prompt, False, k))
         latency = time.perf_counter() - start
         kind = prompt.constraint.kind if prompt.constraint else None
+        record_sent(details, self._config(prompt, want_logprobs, k))
         response = self._parse(raw, labels, kind, details)
         response.latency_s = latency
         response.cost_usd = self.cost_usd(response)
+        response.simulated = self._simulator.seen
         return response
 
     # ---------------------------------------------------------------- batch
@@ -526,7 +536,9 @@ class GeminiPredictor(Predictor):
         with self._classified():
             parts = await self._parts(prompt, prepared, details)
         contents = [types.Content(role="user", parts=parts)]
-        body = self._wire_request(contents, self._config(prompt, want_logprobs, k))
+        config = self._config(prompt, want_logprobs, k)
+        record_sent(details, config)
+        body = self._wire_request(contents, config)
         uploads = [p["file"] for p in details.get("parts", []) if p.get("via") == "file"]
         self.files.retain(uploads)
         kind = prompt.constraint.kind if prompt.constraint else None
@@ -563,6 +575,7 @@ class GeminiPredictor(Predictor):
         response = self._parse(body, list(context.get("labels") or []), context.get("kind"),
                                details)
         response.cost_usd = self.cost_usd(response)
+        response.simulated = self._simulator.seen
         return response
 
     # ---------------------------------------------------------------- parsing

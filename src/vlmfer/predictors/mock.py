@@ -45,7 +45,7 @@ from typing import Any
 
 from vlmfer.errors import ConfigError, MediaError
 from vlmfer.predictors import tokens
-from vlmfer.predictors._common import candidate_labels, top_k
+from vlmfer.predictors._common import candidate_labels, record_sent, top_k
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.options import MockOptions
 from vlmfer.types import Capabilities, Media, Prompt, Response, Usage, file_sha256
@@ -340,11 +340,13 @@ class MockPredictor(Predictor):
         media = await self._media_keys(prompt.media)
         usage_in = self.estimate_input_tokens(prompt)
         details: dict[str, Any] = {"policy": self.model}
+        # The mock reads every generation option as given: all of them count as sent.
+        record_sent(details, prompt.options.model_dump())
 
         def done(text: str | None, **fields: Any) -> Response:
             usage = Usage(input_tokens=usage_in, output_tokens=tokens.text_tokens(text))
             return Response(text=text, usage=usage, model_version=f"mock-{self.model}",
-                            cost_usd=0.0, details=details, **fields)
+                            cost_usd=0.0, simulated=True, details=details, **fields)
 
         if self.policy == "refuse":
             return done(None, status="refused", reason=REFUSAL_TEXT, finish_reason="stop")

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors import pricing, tokens
 from vlmfer.predictors._common import (
+    SimulatorWatch,
     WarnOnce,
     candidate_labels,
     constrained_label,
@@ -31,6 +32,7 @@ from vlmfer.predictors._common import (
     media_record,
     parse_retry_after,
     prepare,
+    record_sent,
     redact,
     resolve_key,
     scaled,
@@ -102,8 +104,10 @@ class OpenAIPredictor(Predictor):
         self.local = (opts.local if opts.local is not None
                       else not self.official and is_local_url(self.base_url))
         self._secret = key  # only to scrub it from error messages
+        self._simulator = SimulatorWatch()
         self._client = openai.AsyncOpenAI(
-            api_key=key, base_url=self.base_url, max_retries=0, timeout=self._timeout()
+            api_key=key, base_url=self.base_url, max_retries=0, timeout=self._timeout(),
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks=self._simulator.hooks()),
         )
         self._slots: asyncio.Semaphore | None = None
         #: What the server reported about its weights (set by ``probe``).
@@ -119,7 +123,8 @@ class OpenAIPredictor(Predictor):
             "enum": json_schema and opts.supports_enum is not False,
             "video_frames": opts.supports_video_frames is not False,
             # Reasoning models on api.openai.com take only the default temperature.
-            "temperature": not (self.official and model.startswith(REASONING_FAMILIES)),
+            "temperature": (opts.supports_temperature if opts.supports_temperature is not None
+                            else not (self.official and model.startswith(REASONING_FAMILIES))),
         }
         if opts.max_tokens_param == "auto":
             self.max_tokens_param = "max_completion_tokens" if self.official else "max_tokens"
@@ -452,13 +457,14 @@ class OpenAIPredictor(Predictor):
             info["media"] = media_record(prepared)
         return content, info
 
-    def _constraint(self, prompt: Prompt, dropped: list[str]) -> str | None:
+    def _constraint(self, prompt: Prompt, dropped: dict[str, str]) -> str | None:
         if prompt.constraint is None:
             return None
         kind = prompt.constraint.kind
         ok = self.supports["json_schema"] if kind == "json_schema" else self.supports["enum"]
         if not ok:
-            dropped.append(f"constraint:{kind}")
+            dropped[f"constraint:{kind}"] = (f"the server does not take {kind} output "
+                                             "(supports_json_schema or supports_enum is false)")
             self._warn(f"constraint:{kind}", f"this server does not support {kind} output "
                        "(supports_json_schema or supports_enum is false); asking without it")
             return None
@@ -481,23 +487,30 @@ class OpenAIPredictor(Predictor):
         """
         api = self.options.api
         content, details = await self._content(prompt, api)
-        dropped: list[str] = []
+        dropped: dict[str, str] = {}
         kind = self._constraint(prompt, dropped)
         labels = candidate_labels(prompt) or []
         want_logprobs = prompt.options.logprobs
         if want_logprobs and not self.supports["logprobs"]:
             want_logprobs = False
-            dropped.append("logprobs")
+            dropped["logprobs"] = (f"{self.model} returns none here (supports_logprobs=true "
+                                   "overrides)")
             self._warn("logprobs", "this model or server returns no logprobs (override with "
                        "supports_logprobs=true); asking without them")
-        if dropped:
-            details["dropped"] = dropped
         details["api"] = api
         k = top_k(prompt, labels)
         if api == "responses":
             kwargs = self._responses_kwargs(prompt, content, kind, want_logprobs, k)
         else:
             kwargs = self._chat_kwargs(prompt, content, kind, want_logprobs, k)
+        o = prompt.options
+        if o.temperature is not None and "temperature" not in kwargs:
+            dropped["temperature"] = (
+                f"{self.model} does not accept it (only its default, 1)" if self.official
+                else "supports_temperature=false")
+        if o.seed is not None and "seed" not in kwargs:
+            dropped["seed"] = "the Responses API takes no seed"
+        record_sent(details, kwargs, dropped)
         return kwargs, labels, kind, details
 
     async def predict(self, prompt: Prompt) -> Response:
@@ -535,6 +548,7 @@ class OpenAIPredictor(Predictor):
             response = self._parse_chat(raw, labels, kind, details)
         response.latency_s = latency
         response.cost_usd = self.cost_usd(response)
+        response.simulated = self._simulator.seen
         return response
 
     # ---------------------------------------------------------------- batch
@@ -586,6 +600,7 @@ class OpenAIPredictor(Predictor):
         else:
             response = self._parse_chat(ChatCompletion.construct(**body), labels, kind, details)
         response.cost_usd = self.cost_usd(response)
+        response.simulated = self._simulator.seen
         return response
 
     def _status_error(self, exc: openai.APIStatusError) -> PredictorError:

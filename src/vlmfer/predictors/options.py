@@ -63,6 +63,8 @@ class OpenAIOptions(PredictorOptions):
     supports_logprobs: bool | None = None
     supports_enum: bool | None = None
     supports_video_frames: bool | None = None
+    #: None: sent, except to reasoning models on api.openai.com (they take only the default).
+    supports_temperature: bool | None = None
 
 
 class GeminiOptions(PredictorOptions):

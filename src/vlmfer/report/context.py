@@ -49,7 +49,8 @@ SHOWN_KEYS = frozenset({
     "n", "n_unlabelled", "accuracy", "war", "uar", "macro_f1", "ci", "bootstrap", "per_class",
     "confusion_matrix", "neutral_rate", "gold_neutral_rate", "outcomes", "excluding_neutral",
     "answered_only", "usage", "cost_usd", "cost_known_calls", "predicted_distribution",
-    "gold_distribution", "calibration", "model_snapshots", "simulated",
+    "gold_distribution", "calibration", "model_snapshots", "simulated", "mixed_snapshots",
+    "sent_parameters",
 })
 
 
@@ -225,6 +226,11 @@ class ReportContext(_View):
     cost_known_calls: Any
     simulated: bool
     snapshots: list[tuple[str, int]]
+    #: One requested model answered as more than one snapshot.
+    mixed_snapshots: bool
+    #: Per model, what its requests carried: "openai/gpt-5.2: seed 0; temperature: provider
+    #: default; gpt-5.2 does not accept it".
+    sent: list[str]
     headline: list[Score]
     non_answers: int
     bootstrap: dict[str, Any] | None
@@ -433,6 +439,28 @@ def _snapshots(m: Mapping[str, Any]) -> list[tuple[str, int]]:
     return sorted(((str(k), int(v)) for k, v in snaps.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _mixed(m: Mapping[str, Any], snapshots: list[tuple[str, int]]) -> bool:
+    mixed = m.get("mixed_snapshots")
+    # metrics.json from before mixed_snapshots: any second snapshot counts.
+    return mixed if isinstance(mixed, bool) else len(snapshots) > 1
+
+
+def _sent(m: Mapping[str, Any]) -> list[str]:
+    per_model = m.get("sent_parameters")
+    if not isinstance(per_model, Mapping):
+        return []
+    lines = []
+    for model, entry in per_model.items():
+        if not isinstance(entry, Mapping):
+            continue
+        sent = entry.get("sent") or {}
+        dropped = entry.get("dropped") or {}
+        parts = [f"{k} {_text(v)}" for k, v in sent.items() if k not in dropped]
+        parts += [f"{k}: provider default; {why}" for k, why in dropped.items()]
+        lines.append(f"{model}: " + ("; ".join(parts) or "provider defaults only"))
+    return lines
+
+
 def _calibration(m: Mapping[str, Any]) -> Calibration | None:
     cal = m.get("calibration")
     if not cal:
@@ -592,6 +620,8 @@ def build_context(
         cost_known_calls=metrics.get("cost_known_calls"),
         simulated=metrics.get("simulated") is True,
         snapshots=_snapshots(metrics),
+        mixed_snapshots=_mixed(metrics, _snapshots(metrics)),
+        sent=_sent(metrics),
         headline=_headline(metrics),
         non_answers=sum(outcome_counts[o] for o in NON_ANSWERS),
         bootstrap=dict(boot) if isinstance(boot, Mapping) and boot else None,

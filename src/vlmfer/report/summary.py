@@ -30,10 +30,12 @@ def compute_metrics(rundir: RunDir) -> dict[str, Any]:
 
 
 def _slim(p: Prediction) -> Prediction:
-    # The metrics read a step's usage, cost and cache flag, never its texts: at 20 000
-    # samples the full steps are most of a run's peak memory.
+    # The metrics read a step's usage, cost, cache flag and provenance, never its texts: at
+    # 20 000 samples the full steps are most of a run's peak memory.
     steps = [Step(name=s.name, model=s.model, prompt_hash=s.prompt_hash, text_sent="",
-                  status=s.status, usage=s.usage, cached=s.cached, cost_usd=s.cost_usd)
+                  status=s.status, usage=s.usage, cached=s.cached, cost_usd=s.cost_usd,
+                  model_version=s.model_version, simulated=s.simulated,
+                  details={k: s.details[k] for k in ("sent", "dropped") if k in s.details})
              for s in p.steps]
     return p.model_copy(update={"steps": steps, "reason": None})
 
