@@ -137,9 +137,22 @@ def _print_run(run: Any) -> int:
         print(f"neutral rate: predicted {m['neutral_rate']:.3f} vs gold "
               f"{m.get('gold_neutral_rate') or 0:.3f}")
     cost = m.get("cost_usd")
-    print("cost: " + (f"${cost:.4f}" if cost is not None else "unknown"))
+    answered = sum(v for k, v in outcomes.items() if k != "error")
+    # Every sample errored: $0 would read as "free", when nothing was answered to price.
+    print("cost: " + (f"${cost:.4f}" if cost is not None and answered else "unknown"))
+    left_out = (run.manifest.get("dataset") or {}).get("excluded_gold") or {}
+    if left_out:
+        print("left out: " + ", ".join(f"{n} gold-{label} sample(s)"
+                                       for label, n in left_out.items())
+              + f" ({run.manifest.get('strategy', {}).get('name')} cannot answer them)")
     print(f"report: {run.path / 'report.html'}")
     _print_provenance(m)
+    if any(v for k, v in outcomes.items() if k != "ok"):
+        from vlmfer.engine.progress import failure_table
+
+        print("why samples did not end ok:")
+        for line in failure_table(run.predictions):
+            print("  " + line)
     errors = outcomes.get("error", 0)
     if errors:
         print(f"{errors} sample(s) ended in an error; re-run the same command to retry them "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from strategy_harness import SEED_PROMPT, run
 
@@ -187,3 +189,22 @@ def test_an_answer_starved_by_the_default_cap_is_asked_with_room(
     pred, _ = run(strategy, tiny_images["Happy"], predictor)
     assert (pred.pred, pred.outcome) == (None, "invalid")
     assert [p.options.max_tokens for p in predictor.prompts] == [16]
+
+
+def test_six_class_runs_on_the_non_neutral_samples_of_a_dataset_with_neutral(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vlmfer.datasets.synthetic import make_caer_s_like
+
+    monkeypatch.setenv("VLMFER_CACHE_DIR", str(tmp_path / "cache"))
+    make_caer_s_like(tmp_path / "CAER-S", per_class=2, splits=("test",))
+    strategy = vlmfer.get_strategy("six-class")
+    assert strategy.excluded_gold == ("Neutral",)  # type: ignore[attr-defined]
+    run = vlmfer.evaluate(
+        vlmfer.get_dataset("caer-s", root=tmp_path / "CAER-S", split="test"),
+        vlmfer.get_predictor("mock/oracle"), strategy, out=tmp_path / "run",
+        progress=False, n_boot=10)
+    assert sorted({p.gold for p in run.predictions}) == SIX
+    assert len(run.predictions) == 12 and run.outcomes["ok"] == 12
+    assert run.manifest["dataset"]["excluded_gold"] == {"Neutral": 2}
+    assert run.metrics["n"] == 12

@@ -7,9 +7,11 @@ Command-line flags and ``--set table.key=value`` override the file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,10 @@ class RunConfig(BaseModel):
     metrics: list[str] | None = None
 
 
+#: The tables of an experiment file, in the order the docs give them.
+TABLES = ("dataset", "model", "strategy", "media", "run")
+
+
 class Experiment(BaseModel):
     """One experiment file, after CLI overrides."""
 
@@ -85,14 +91,49 @@ class Experiment(BaseModel):
         return "runs/" + re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(parts))
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model that holds the last key of ``loc`` (Experiment for a table name)."""
+    model: type[BaseModel] = Experiment
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        found = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not found:
+            return None
+        model = found[0]
+    return model
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """``unknown table [modle] (did you mean [model]?)``, listing the valid names."""
+    name = str(loc[-1])
+    model = _model_at(loc)
+    valid = sorted(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    if len(loc) == 1:
+        hint = f" (did you mean [{close[0]}]?)" if close else ""
+        return (f"unknown table [{name}]{hint}; the tables are "
+                + ", ".join(f"[{t}]" for t in TABLES))
+    where = ".".join(str(x) for x in loc)
+    hint = f" (did you mean {close[0]!r}?)" if close else " (check its spelling)"
+    return (f"unknown key {where!r}{hint}; valid keys in [{loc[0]}]: {', '.join(valid)} "
+            "(docs/running.md)")
+
+
 def _format_validation(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        if e["type"] == "extra_forbidden":
-            lines.append(f"unknown key {loc!r} (check its spelling; see docs/running.md)")
-        else:
-            lines.append(f"{loc}: {e['msg']}")
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden" and loc:
+            lines.append(_unknown_key(loc))
+            continue
+        name = ".".join(str(x) for x in loc)
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        # Literal and enum messages already list the valid values ("should be 'a' or 'b'").
+        lines.append(f"{name}: {e['msg']}{shown}")
     return f"{where}: " + "; ".join(lines)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -155,7 +156,8 @@ class Engine:
         try:
             media = [await self._hashed(m) for m in prompt.media]
         except MediaError as e:
-            ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
+            ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0,
+                                         kind="media", retryable=False))
             raise CallFailed(step, str(e)) from e
         update: dict[str, Any] = {"media": media}
         if self.options.media is not None:  # the run's [media] settings hold for every ask
@@ -187,7 +189,9 @@ class Engine:
             try:
                 response = await asyncio.shield(pending)
             except CallFailed as e:  # the shared call failed: record it for this sample too
-                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0))
+                kind, retryable = reason_kind(e.reason)
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempts=0,
+                                             kind=kind, retryable=retryable))
                 raise CallFailed(step, e.reason) from e
             response = response.model_copy(update={"cached": True})
             ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
@@ -223,6 +227,7 @@ class Engine:
         # Estimates can probe media: only a token budget needs one before the call.
         estimate = predictor.estimate_input_tokens(prompt) if self.limiter.tpm else 0
         last = "no attempt made"
+        kind, retryable = "api_error", True
         attempt = 0
         for attempt in range(1, opts.max_attempts + 1):
             t0 = time.perf_counter()
@@ -230,19 +235,22 @@ class Engine:
                 response = await self._attempt(predictor, prompt, estimate)
             except PredictorError as e:
                 last = f"{e.kind}: {e}"
+                kind, retryable = e.kind, e.retryable
                 too_long = e.retry_after is not None and e.retry_after > opts.max_retry_after_s
                 if not e.retryable or attempt == opts.max_attempts or too_long:
                     break
                 await asyncio.sleep(self._backoff(attempt, e.retry_after))
                 continue
             except MediaError as e:
-                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempt))
+                ctx.steps.append(failed_step(step, predictor, prompt, e.reason, attempt,
+                                             kind="media", retryable=False))
                 raise CallFailed(step, str(e)) from e
             except (asyncio.CancelledError, Pending):
                 raise
             except Exception as e:  # a backend bug must not stop the run
                 log.exception("unexpected error from %s", predictor.name)
                 last = f"unexpected {type(e).__name__}: {e}"
+                kind, retryable = "internal", False
                 break
             update: dict[str, Any] = {}
             if not response.latency_s:
@@ -250,7 +258,8 @@ class Engine:
             if response.cost_usd is None:
                 update["cost_usd"] = predictor.cost_usd(response)
             return (response.model_copy(update=update) if update else response), attempt
-        ctx.steps.append(failed_step(step, predictor, prompt, last, attempt))
+        ctx.steps.append(failed_step(step, predictor, prompt, last, attempt, kind=kind,
+                                     retryable=retryable))
         raise CallFailed(step, f"{last} (after {attempt} attempt{'s' if attempt > 1 else ''})")
 
     async def _attempt(self, predictor: Predictor, prompt: Prompt, estimate: int) -> Response:
@@ -349,18 +358,124 @@ def record_step(
 
 
 def failed_step(
-    name: str, predictor: Predictor, prompt: Prompt, reason: str, attempts: int
+    name: str, predictor: Predictor, prompt: Prompt, reason: str, attempts: int,
+    *, kind: str | None = None, retryable: bool | None = None,
 ) -> Step:
-    """The record of a call that produced no answer (media error or last attempt)."""
+    """The record of a call that produced no answer (media error or last attempt).
+
+    ``kind`` is the error's kind (``PredictorError.kind``, or ``media``) and ``retryable``
+    whether it was transient; both go in ``details`` as ``error_kind`` and ``retryable``.
+    """
     try:
         prompt_hash = prompt.hash()
     except ValueError:
         prompt_hash = ""
+    details: dict[str, Any] = {}
+    if kind is not None:
+        details["error_kind"] = kind
+    if retryable is not None:
+        details["retryable"] = retryable
     return Step(
         name=name, model=predictor.name, prompt_hash=prompt_hash, text_sent=prompt.text,
         template=prompt.template, label_order=prompt.label_order, status="error",
-        reason=reason, attempts=attempts, cost_usd=0.0,
+        reason=reason, attempts=attempts, cost_usd=0.0, details=details,
     )
+
+
+#: Error kinds that no retry cures: the same request fails the same way every time.
+PERMANENT_KINDS = frozenset({
+    "auth", "permission", "not_found", "bad_request", "capability", "too_many_images",
+    "upload_failed", "api_error",
+})
+#: Kinds an earlier run's reasons can start with ("not_found: HTTP 404 ...").
+_REASON_KIND = re.compile(r"^([a-z][a-z_]*): ")
+
+
+def reason_kind(reason: str | None) -> tuple[str, bool]:
+    """The error kind a failure reason starts with, and whether it was transient."""
+    m = _REASON_KIND.match(reason or "")
+    if m is None:
+        return "other", True
+    return m.group(1), m.group(1) not in PERMANENT_KINDS
+
+
+def failure_of(pred: Prediction) -> tuple[str, bool] | None:
+    """``(error kind, retryable)`` of an ``error`` outcome; None for any other outcome.
+
+    Read from the failed step (``details``), else from the reason, so predictions
+    written by earlier versions are classified too.
+    """
+    if pred.outcome != "error":
+        return None
+    for step in reversed(pred.steps):
+        if step.status == "error" and "error_kind" in step.details:
+            kind = str(step.details["error_kind"])
+            return kind, bool(step.details.get("retryable", kind not in PERMANENT_KINDS))
+    if (pred.reason or "").startswith("internal error"):
+        return "internal", False
+    for step in reversed(pred.steps):
+        if step.status == "error":
+            return reason_kind(step.reason)
+    return reason_kind(pred.reason)
+
+
+class SystematicFailure(ConfigError):
+    """The first samples of a run all failed with the same permanent error: it stopped.
+
+    A wrong model id, a rejected key or an unsupported parameter fails every request
+    alike, so the engine stops instead of paying for (or waiting on) the rest.
+    """
+
+    def __init__(self, message: str, *, kind: str, samples: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.samples = samples
+
+
+def fail_fast_window(concurrency: int) -> int:
+    """How many first samples must fail alike to stop a run: one per worker, 2 to 8."""
+    return min(8, max(2, concurrency))
+
+
+class FailFast:
+    """Watches the first finished samples for one systematic, permanent error.
+
+    When the first ``window`` samples all end in ``error`` with the same permanent kind
+    (and none answered), ``observe`` raises ``SystematicFailure``. One bad file (a media
+    error) or transient errors never stop a run; neither does anything after a success.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = max(1, window)
+        self._seen: list[tuple[str, bool]] = []
+        self._example: Prediction | None = None
+        self._settled = False
+
+    def observe(self, pred: Prediction) -> None:
+        if self._settled:
+            return
+        failure = failure_of(pred)
+        if failure is not None and failure[0] in ("media", "internal", "other"):
+            return  # one bad file (or one odd sample) says nothing about the others
+        if failure is None or failure[1]:
+            self._settled = True  # an answer, or a transient error: the setup works
+            return
+        if self._seen and failure != self._seen[0]:
+            self._settled = True  # different causes: not one systematic error
+            return
+        self._seen.append(failure)
+        self._example = self._example or pred
+        if len(self._seen) >= self.window:
+            self._settled = True
+            kind = failure[0]
+            example = self._example
+            raise SystematicFailure(
+                f"stopped early: the first {len(self._seen)} samples all failed with the same "
+                f"error ({kind}), which retrying cannot fix, so no more requests were sent. "
+                f"First failure, sample {example.sample_id}: {example.reason}. Fix the cause "
+                "and re-run the same command: the failed samples are asked again",
+                kind=kind, samples=len(self._seen),
+            )
 
 
 
@@ -370,6 +485,8 @@ async def drive(
     """Run ``handle`` on every sample, at most ``concurrency`` at once.
 
     A bounded queue feeds the workers, so a 20 000-sample dataset is never in memory.
+    When ``handle`` raises, the feeding stops and the other workers are cancelled at
+    once (their calls in flight too), and the exception propagates.
     """
     queue: asyncio.Queue[Sample | None] = asyncio.Queue(maxsize=concurrency * 2)
 
@@ -380,16 +497,21 @@ async def drive(
                 return
             await handle(sample)
 
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    try:
+    async def feed() -> None:
         for sample in samples:
             await queue.put(sample)
-        for _ in workers:
+        for _ in range(concurrency):
             await queue.put(None)
-        await asyncio.gather(*workers)
+
+    tasks = [asyncio.create_task(feed())]
+    tasks += [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
     finally:
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-
-
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

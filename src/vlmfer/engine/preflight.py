@@ -7,7 +7,8 @@ message that names what would work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
@@ -15,7 +16,7 @@ from vlmfer.errors import CapabilityError, ConfigError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.probe import Needs, ProbedPredictor
 from vlmfer.strategies.base import Strategy
-from vlmfer.types import MediaSpec
+from vlmfer.types import MediaSpec, Response, Sample, Usage
 
 
 def strategy_media_spec(strategy: Strategy) -> MediaSpec | None:
@@ -127,4 +128,98 @@ async def probe_predictors(
         result = await predictor.probe(needs if role == "main" else Needs())
         if result is not None:
             out[role] = result.model_dump(mode="json")
+    return out
+
+
+class ExcludingGold(Dataset):
+    """A dataset without the samples whose gold label is in ``excluded``.
+
+    A strategy that cannot answer some gold labels by design (``six-class`` and
+    Neutral) runs on the rest; ``describe()`` records how many were left out.
+    """
+
+    name = "excluding-gold"  # replaced per instance by the base dataset's name
+
+    def __init__(self, base: Dataset, excluded: tuple[str, ...]) -> None:
+        self.base = base
+        self.excluded = excluded
+        self.labels = tuple(x for x in base.labels if x not in excluded)
+        self.splits = base.splits
+        self.split = base.split
+        self.media_kind = base.media_kind
+        counts = base.class_counts()
+        self._counts = {k: v for k, v in counts.items() if k not in excluded}
+        self.left_out = {k: v for k, v in counts.items() if k in excluded and v}
+        self._n = sum(1 for s in base if s.label not in excluded)
+
+    def __getattr__(self, attr: str) -> Any:  # root, options, ... of the base dataset
+        if attr == "base":
+            raise AttributeError(attr)
+        return getattr(self.base, attr)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return (s for s in self.base if s.label not in self.excluded)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def class_counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def split_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = self.base.split_counts()  # type: ignore[attr-defined]
+        return {split: {k: v for k, v in c.items() if k not in self.excluded}
+                for split, c in counts.items()}
+
+    def fingerprint(self) -> str:
+        text = f"{self.base.fingerprint()} excluding gold {sorted(self.excluded)}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.base.describe(), "excluded_gold": dict(self.left_out)}
+
+
+def answerable(dataset: Dataset, strategy: Strategy) -> tuple[Dataset, dict[str, int]]:
+    """The dataset a run asks: without the gold labels the strategy excludes by design.
+
+    Returns the dataset (itself when nothing is left out) and the samples left out per
+    gold label. A strategy declares such labels as ``excluded_gold`` (``six-class``:
+    Neutral, the "excluding Neutral: forced six-way" convention).
+    """
+    excluded = tuple(getattr(strategy, "excluded_gold", ()) or ())
+    if not excluded:
+        return dataset, {}
+    counts = dataset.class_counts()
+    if not any(counts.get(label) for label in excluded):
+        return dataset, {}
+    subset = type(dataset.name, (ExcludingGold,), {"name": dataset.name})(dataset, excluded)
+    return subset, dict(subset.left_out)
+
+
+def left_out_note(strategy: Strategy, left_out: dict[str, int]) -> str:
+    """The sentence that says which samples a run left out, and why."""
+    what = ", ".join(f"{n} {label}" for label, n in left_out.items())
+    return (f"{strategy.name}: left out {what} sample(s): its labels exclude "
+            f"{'/'.join(left_out)} (the 'excluding Neutral: forced six-way' convention); "
+            "the run asks the other samples")
+
+
+def model_warnings(predictors: dict[str, Predictor]) -> list[str]:
+    """Warnings about the models a run uses: retired, retiring, or without a known price.
+
+    Each model is named once, however many roles it plays.
+    """
+    from vlmfer.plugins import predictor_factories
+    from vlmfer.predictors.catalog import known_models
+    from vlmfer.predictors.catalog import model_warnings as catalog_warnings
+
+    models = known_models(predictor_factories())
+    probe = Response(text="", usage=Usage(input_tokens=1000, output_tokens=10))
+    out: list[str] = []
+    for predictor in predictors.values():
+        provider, _, model = predictor.name.partition("/")
+        for text in catalog_warnings(provider, model, models=models,
+                                     price_known=predictor.cost_usd(probe) is not None):
+            if text not in out:
+                out.append(text)
     return out

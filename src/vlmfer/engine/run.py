@@ -10,7 +10,10 @@ The names that lived here before the engine was split stay importable from here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,14 +27,20 @@ from vlmfer.engine.core import (
     Engine,
     EngineContext,
     EngineOptions,
+    FailFast,
+    SystematicFailure,
     drive,
+    fail_fast_window,
     failed_step,
     record_step,
 )
 from vlmfer.engine.manifest import EXECUTION_ONLY_OPTIONS, build_manifest, plugin_versions
 from vlmfer.engine.preflight import (
+    answerable,
     check_capabilities,
+    left_out_note,
     media_spec_of,
+    model_warnings,
     probe_predictors,
     run_media_spec,
 )
@@ -40,6 +49,8 @@ from vlmfer.engine.rundir import RunDir, utcnow
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
 from vlmfer.types import Sample
+
+log = logging.getLogger("vlmfer")
 
 __all__ = [
     "EXECUTION_ONLY_OPTIONS", "INLINE_HASH_BYTES", "Engine", "EngineContext", "EngineOptions",
@@ -77,10 +88,17 @@ async def execute(
     cache: ResponseCache | None = None,
     command: Sequence[str] | None = None,
 ) -> Execution:
-    """Ask every sample not yet finished in ``out``; resume what an earlier call left."""
+    """Ask every sample not yet finished in ``out``; resume what an earlier call left.
+
+    Raises ``SystematicFailure`` when the first samples all fail with the same permanent
+    error (a wrong model id, a rejected key): the run stops and sends nothing more.
+    """
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
+    dataset, left_out = answerable(dataset, strategy)
     check_capabilities(dataset, strategy, predictors, media=options.media)
+    for text in model_warnings(predictors):
+        log.warning("vlmfer: warning: %s", text)
     rundir = RunDir(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
@@ -111,6 +129,14 @@ async def execute(
     todo = (s for s in dataset if s.id not in done)
     remaining = max(0, len(dataset) - len(done))
     progress = Progress(remaining, enabled=options.progress)
+    if left_out:
+        progress.note(left_out_note(strategy, left_out))
+    if finished or dropped:
+        progress.note(
+            f"resuming {rundir.path}: {len(finished)} of {len(dataset)} samples already done"
+            + (f"; {len(dropped)} that ended in an error are asked again" if dropped else "")
+            + f"; {remaining} to go")
+    progress.start()
     rundir.open_append()
     try:
         await _drive(engine, todo, rundir, progress, options.concurrency)
@@ -124,6 +150,11 @@ async def execute(
             rundir.open_append()
             await _drive(engine, (s for s in dataset if s.id in stale), rundir,
                          Progress(len(stale), enabled=False), options.concurrency)
+    except SystematicFailure as e:
+        manifest["stopped"] = {"at": utcnow(), "kind": e.kind, "reason": str(e)}
+        manifest["calls"] = engine.calls
+        rundir.write_manifest(manifest)
+        raise
     finally:
         rundir.close()
         progress.close()
@@ -151,12 +182,21 @@ async def _drive(
     engine: Engine, samples: Iterable[Sample], rundir: RunDir, progress: Progress,
     concurrency: int,
 ) -> None:
+    fail_fast = FailFast(fail_fast_window(concurrency))
+
     async def handle(sample: Sample) -> None:
         pred = await engine.run_sample(sample)
         rundir.append(pred)
         progress.update(pred)
+        fail_fast.observe(pred)  # raising stops every worker: nothing more is sent
 
-    await drive(samples, concurrency, handle)
+    heartbeat = asyncio.create_task(progress.heartbeat())
+    try:
+        await drive(samples, concurrency, handle)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
 
 
 #: Old names, kept for one release: (module, name, what to use now).

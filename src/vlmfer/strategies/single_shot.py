@@ -83,8 +83,11 @@ class SingleShot(BuiltinStrategy):
 
 class SixClass(SingleShot):
     """Single-shot with Neutral removed from the label list: "excluding Neutral:
-    forced six-way". Run it on the non-Neutral samples (the dataset's ``classes=``
-    option); ``labels`` is the full set and Neutral is taken out of it."""
+    forced six-way". ``labels`` is the full set and Neutral is taken out of it.
+
+    It runs on the non-Neutral samples: on a dataset with gold-Neutral samples, the
+    engine leaves those out (``excluded_gold``) and records how many in the manifest.
+    """
 
     name: ClassVar[str] = "six-class"
 
@@ -95,3 +98,8 @@ class SixClass(SingleShot):
     @property
     def labels(self) -> tuple[str, ...]:
         return self._six
+
+    @property
+    def excluded_gold(self) -> tuple[str, ...]:
+        """Gold labels whose samples a run leaves out: no six-way answer can match them."""
+        return tuple(x for x in self.options.labels if x not in self._six)
