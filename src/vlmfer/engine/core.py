@@ -21,7 +21,7 @@ from vlmfer.engine.cache import ResponseCache, cache_key
 from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
 from vlmfer.errors import ConfigError, MediaError, PredictorError
-from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.base import Predictor, cache_identity_of
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
 from vlmfer.types import (
     Media,
@@ -159,7 +159,7 @@ class Engine:
         if self.options.media is not None:  # the run's [media] settings hold for every ask
             update["media_spec"] = self.options.media
         prompt = prompt.model_copy(update=update)
-        key = cache_key(predictor.cache_identity(), prompt)
+        key = cache_key(cache_identity_of(predictor), prompt)
         return await self._answer(ctx, key, prompt, step=step, role=role, predictor=predictor,
                                   parsed=parsed)
 

@@ -101,6 +101,8 @@ class GeminiPredictor(Predictor):
     """One ``generateContent`` call per ``predict`` (plus Files API uploads for big videos)."""
 
     provider = "gemini"
+    # A remote answer depends on the request alone: a vlmfer upgrade keeps the cache.
+    code_in_cache_identity = False
 
     def __init__(self, model: str, options: GeminiOptions | None = None) -> None:
         self.model = model.removeprefix("models/")

@@ -67,6 +67,8 @@ class OpenAIPredictor(Predictor):
     """One chat-completions (or Responses) call per ``predict``."""
 
     provider = "openai"
+    # A remote answer depends on the request alone: a vlmfer upgrade keeps the cache.
+    code_in_cache_identity = False
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
         self.model = model
