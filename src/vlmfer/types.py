@@ -252,7 +252,13 @@ class Step(Record):
 
 
 class Prediction(Record):
-    """The result for one sample: a label, or an explicit non-answer outcome."""
+    """The result for one sample: a label, or an explicit non-answer outcome.
+
+    One line of ``predictions.jsonl``. The engine builds it from the strategy's
+    ``Verdict`` (``pred``, ``outcome``, ``reason``, ``scores``, ``extra``) and adds
+    what only it knows: ``sample_id``, ``gold``, ``group``, the ``steps`` and their
+    total ``cost_usd``.
+    """
 
     sample_id: str
     gold: str | None

@@ -70,7 +70,7 @@ class EngineOptions(Record):
 
 
 class EngineContext:
-    """What one sample's strategy sees (it implements ``StepContext``): the engine, scoped to
+    """What one sample's strategy sees (it implements ``SampleContext``): the engine, scoped to
     one sample, recording every ask as a ``Step``."""
 
     def __init__(self, engine: Engine, sample: Sample) -> None:

@@ -18,7 +18,7 @@ from vlmfer.engine.preflight import check_capabilities, run_media_spec
 from vlmfer.errors import ConfigError, MissingKeyError
 from vlmfer.plugins import get_dataset, get_metric, get_predictor, get_strategy
 from vlmfer.predictors.base import Predictor
-from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
+from vlmfer.strategies.base import Pending, SampleContext, Strategy, Verdict
 from vlmfer.types import MediaSpec, Prompt, Response, Sample, Usage
 
 
@@ -106,7 +106,7 @@ def first_prompt(
 ) -> tuple[str, Prompt] | None:
     """The first prompt ``strategy`` asks for ``sample`` under the run's ``media`` settings."""
     ctx = _Capture(sample, run_media_spec(strategy, media))
-    ctx_typed: StepContext = ctx
+    ctx_typed: SampleContext = ctx
 
     async def go() -> Verdict | None:
         try:

@@ -31,7 +31,7 @@ from vlmfer.engine.core import (
 from vlmfer.engine.manifest import EXECUTION_ONLY_OPTIONS, build_manifest, plugin_versions
 from vlmfer.engine.preflight import check_capabilities, media_spec_of, run_media_spec
 from vlmfer.engine.progress import Progress
-from vlmfer.engine.rundir import RunDir, utcnow
+from vlmfer.engine.rundir import RunFolder, utcnow
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
 from vlmfer.types import Sample
@@ -76,7 +76,7 @@ async def execute(
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
     check_capabilities(dataset, strategy, predictors, media=options.media)
-    rundir = RunDir(out)
+    rundir = RunFolder(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
     if rundir.exists():  # keep the first start time; record this resume
@@ -115,7 +115,7 @@ async def execute(
 
 
 async def _drive(
-    engine: Engine, samples: Iterable[Sample], rundir: RunDir, progress: Progress,
+    engine: Engine, samples: Iterable[Sample], rundir: RunFolder, progress: Progress,
     concurrency: int,
 ) -> None:
     async def handle(sample: Sample) -> None:

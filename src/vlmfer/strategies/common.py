@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from vlmfer.errors import ConfigError, option_problems
 from vlmfer.labels import CAER_LABELS, NEUTRAL, parse_label, rule_of
-from vlmfer.strategies.base import StepContext, Strategy, Verdict
+from vlmfer.strategies.base import SampleContext, Strategy, Verdict
 from vlmfer.strategies.templates import Template, load_template, render_values, template_refs
 from vlmfer.types import (
     GenerationOptions,
@@ -92,9 +92,9 @@ def media_word(setting: str, sample: Sample, spec: MediaSpec) -> str:
     return "frames" if spec.video_mode == "frames" else "video"
 
 
-def run_media(ctx: StepContext) -> MediaSpec | None:
+def run_media(ctx: SampleContext) -> MediaSpec | None:
     """The run's media settings, which the engine's context carries (None: the option's)."""
-    spec = getattr(ctx, "media_spec", None)  # not every StepContext carries them yet
+    spec = getattr(ctx, "media_spec", None)  # not every SampleContext carries them yet
     return spec if isinstance(spec, MediaSpec) else None
 
 
@@ -258,7 +258,7 @@ class BuiltinStrategy(Strategy):
         return int(v)
 
     async def ask(
-        self, ctx: StepContext, prompt: Prompt, *, step: str, role: str = "main"
+        self, ctx: SampleContext, prompt: Prompt, *, step: str, role: str = "main"
     ) -> tuple[Response, str]:
         """Ask ``prompt``; return the answer and the name of the step that gave it.
 
