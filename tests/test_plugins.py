@@ -146,4 +146,5 @@ def test_third_party_distribution_is_listed_like_a_builtin(tmp_path: Path) -> No
                       "distribution": "vlmfer-hello", "version": "0.0.1"}]
     only = json.loads(_vlmfer("plugins", "--json",
                               env={**env, "VLMFER_LOAD_PLUGINS": "hello"}).stdout)
-    assert [r["name"] for r in only] == ["hello_rate"]
+    assert sorted(r["name"] for r in only) == ["hello", "hello-argmax", "hello-faces",
+                                               "hello_rate"]
