@@ -42,11 +42,10 @@ log = logging.getLogger("vlmfer")
 INLINE_HASH_BYTES = 256 * 1024
 
 
-class EngineOptions(Record):
-    """How a run is executed. Only ``media`` changes the answers.
+class RunSettings(Record):
+    """The engine's settings a user sets in an experiment's ``[run]`` table.
 
-    ``media`` is the run's ``[media]`` table: how every sample's media becomes bytes.
-    None leaves it to the strategy's own ``media`` option (the Python API's older way).
+    Declared once: ``EngineOptions`` and ``vlmfer.engine.config.RunConfig`` both extend it.
     """
 
     concurrency: int = Field(default=8, ge=1, le=4096)
@@ -54,6 +53,19 @@ class EngineOptions(Record):
     tpm: float | None = Field(default=None, gt=0)
     cache: bool = True
     max_attempts: int = Field(default=6, ge=1, le=50)
+    n_boot: int = Field(default=1000, ge=0)
+    seed: int = 0
+    #: Extra registered metrics for metrics.json; kept in the manifest for `vlmfer report`.
+    metrics: list[str] | None = None
+
+
+class EngineOptions(RunSettings):
+    """How a run is executed. Only ``media`` changes the answers.
+
+    ``media`` is the run's ``[media]`` table: how every sample's media becomes bytes.
+    None leaves it to the strategy's own ``media`` option (the Python API's older way).
+    """
+
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
     max_retry_after_s: float = Field(default=600.0, ge=0)
@@ -62,10 +74,6 @@ class EngineOptions(Record):
     progress: bool = True
     #: On resume, ask again for samples whose outcome was ``error`` (API errors are transient).
     retry_errors: bool = True
-    n_boot: int = Field(default=1000, ge=0)
-    seed: int = 0
-    #: Extra registered metrics for metrics.json; kept in the manifest for `vlmfer report`.
-    metrics: list[str] | None = None
     media: MediaSpec | None = None
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.config import Experiment
-from vlmfer.engine.core import EngineOptions
+from vlmfer.engine.core import EngineOptions, RunSettings
 from vlmfer.engine.preflight import check_capabilities, run_media_spec
 from vlmfer.errors import ConfigError, MissingKeyError
 from vlmfer.plugins import get_dataset, get_metric, get_predictor, get_strategy
@@ -71,11 +71,8 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
     run = exp.run
     for name in run.metrics or ():
         get_metric(name)  # an unknown name fails before the first call, listing valid ones
-    options = EngineOptions(
-        concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
-        max_attempts=run.max_attempts, progress=not run.quiet, seed=run.seed, n_boot=run.n_boot,
-        media=exp.media, metrics=run.metrics,
-    )
+    options = EngineOptions(**run.model_dump(include=set(RunSettings.model_fields)),
+                            progress=not run.quiet, media=exp.media)
     out = Path(run.out or exp.default_out())
     return Parts(dataset, predictor, strategy, roles, options, out)
 
