@@ -210,6 +210,9 @@ class Response(Record):
     text: str | None
     status: Literal["ok", "refused", "blocked"] = "ok"
     reason: str | None = None
+    #: Deprecated and unused: predictors leave it None, and strategies parse ``text``
+    #: (one parser, ``vlmfer.parse_label``, for every predictor). Kept so that old
+    #: cache entries and third-party code still load.
     label: str | None = None
     logprobs: dict[str, float] | None = None
     finish_reason: str | None = None

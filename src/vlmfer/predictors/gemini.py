@@ -29,7 +29,6 @@ from vlmfer.predictors import pricing, tokens
 from vlmfer.predictors._common import (
     WarnOnce,
     candidate_labels,
-    constrained_label,
     frames_caption,
     image_size,
     label_logprobs,
@@ -615,9 +614,7 @@ class GeminiPredictor(Predictor):
                 for chosen, top in zip(lr.chosen_candidates, lr.top_candidates, strict=False)
             ]
             logprobs = label_logprobs(positions, text, labels, kind)
-        label = constrained_label(text, labels, kind) if kind else None
-        return Response(text=text, label=label, logprobs=logprobs, finish_reason=finish,
-                        **common)
+        return Response(text=text, logprobs=logprobs, finish_reason=finish, **common)
 
 
 def _candidate_text(cand: Any) -> str | None:

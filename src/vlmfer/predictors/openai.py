@@ -522,7 +522,7 @@ def _answer(
         # Unwrap it so an enum answer is the label itself on every predictor.
         common["details"]["raw_text"] = text
         text = label
-    return Response(text=text, label=label, logprobs=logprobs, **common)
+    return Response(text=text, logprobs=logprobs, **common)
 
 
 def _chat_usage(usage: Any) -> Usage:

@@ -540,7 +540,7 @@ class HFPredictor(Predictor):
             details["answer"] = "argmax of the label scores"
         answer = json.dumps({"label": label}) if prompt.constraint.kind == "json_schema" else label
         return Response(
-            text=answer, label=label, logprobs=scores, finish_reason="stop",
+            text=answer, logprobs=scores, finish_reason="stop",
             usage=Usage(input_tokens=input_tokens, output_tokens=0),
             model_version=self._version(), details=details,
         )
