@@ -29,7 +29,7 @@ def _answers(predictor: Any, prompts: list[Prompt]) -> Counter[str | None]:
 
 def _prompt(path: Path | None, **kw: object) -> Prompt:
     media = [Media.from_path(path)] if path is not None else []
-    return Prompt(text=str(kw.pop("text", QUESTION)), media=media, **kw)  # type: ignore[arg-type]
+    return Prompt(text=str(kw.pop("text", QUESTION)), media=media, **kw)
 
 
 def test_fixed_policy_answers_the_label_with_enum_schema_and_logprobs(happy_jpg: Path) -> None:
@@ -47,7 +47,7 @@ def test_fixed_policy_answers_the_label_with_enum_schema_and_logprobs(happy_jpg:
     assert json.loads(schema.text or "") == {"label": "Sad"}
     assert schema.label is None  # deprecated: strategies parse the text
     assert schema.logprobs is not None and set(schema.logprobs) == set(LABELS)
-    assert max(schema.logprobs, key=lambda k: schema.logprobs[k]) == "Sad"  # type: ignore[index]
+    assert max(schema.logprobs, key=lambda k: schema.logprobs[k]) == "Sad"
     assert math.isclose(sum(math.exp(v) for v in schema.logprobs.values()), 1.0, rel_tol=1e-9)
     assert p.cost_usd(schema) == 0.0
 
