@@ -80,7 +80,8 @@ def test_unknown_names_list_valid_ones_and_suggest_the_closest(
     assert "Valid" in message and expected in message
 
 
-def test_unknown_provider_and_malformed_predictor_spec() -> None:
+def test_unknown_provider_and_malformed_predictor_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLMFER_LOAD_PLUGINS", "predictors")  # the built-ins, whatever is installed
     reg = Registry()
     with pytest.raises(UnknownPredictorError) as info:
         vlmfer.get_predictor("opnai/gpt-5.2", registry=reg)
