@@ -14,7 +14,8 @@ def _loaded_after(code: str) -> list[str]:
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(HEAVY)!r})))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return eval(out.stdout.strip())  # a list literal printed by the child
+    found: list[str] = eval(out.stdout.strip())  # a list literal printed by the child
+    return found
 
 
 def test_import_vlmfer_loads_no_heavy_module() -> None:

@@ -78,7 +78,8 @@ def test_unknown_names_list_valid_ones_and_suggest_the_closest(
     assert "Valid" in message and expected in message
 
 
-def test_unknown_provider_and_malformed_predictor_spec() -> None:
+def test_unknown_provider_and_malformed_predictor_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLMFER_LOAD_PLUGINS", "predictors")  # the built-ins, whatever is installed
     reg = Registry()
     with pytest.raises(UnknownPredictorError) as info:
         vlmfer.get_predictor("opnai/gpt-5.2", registry=reg)
@@ -146,4 +147,31 @@ def test_third_party_distribution_is_listed_like_a_builtin(tmp_path: Path) -> No
                       "distribution": "vlmfer-hello", "version": "0.0.1"}]
     only = json.loads(_vlmfer("plugins", "--json",
                               env={**env, "VLMFER_LOAD_PLUGINS": "hello"}).stdout)
-    assert [r["name"] for r in only] == ["hello_rate"]
+    assert sorted(r["name"] for r in only) == ["hello", "hello-argmax", "hello-faces",
+                                               "hello_rate"]
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("vlmfer.strategies.base", "StepContext", "SampleContext"),
+        ("vlmfer", "StepContext", "SampleContext"),
+        ("vlmfer.engine.rundir", "RunDir", "RunFolder"),
+        ("vlmfer.media", "cache_dir", "media_cache_dir"),
+    ],
+)
+def test_renamed_names_still_work_with_a_deprecation_warning(module: str, old: str,
+                                                             new: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=new):
+        value = getattr(mod, old)
+    assert value is getattr(mod, new)
+
+
+def test_builtin_predictor_options_suggest_the_closest() -> None:
+    with pytest.raises(ConfigError) as info:
+        vlmfer.get_predictor("mock/fixed:Happy", seeed=1, registry=Registry())
+    assert "'seeed' (did you mean 'seed'?)" in str(info.value)
+    assert "Valid options:" in str(info.value)

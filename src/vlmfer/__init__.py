@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "Dataset": "vlmfer.datasets.base",
     "Predictor": "vlmfer.predictors.base",
     "Strategy": "vlmfer.strategies.base",
-    "StepContext": "vlmfer.strategies.base",
+    "SampleContext": "vlmfer.strategies.base",
     "Verdict": "vlmfer.strategies.base",
     "Requirements": "vlmfer.strategies.base",
     "Metric": "vlmfer.metrics.base",
@@ -88,7 +88,7 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.predictors.base import Predictor as Predictor
     from vlmfer.results import Run as Run
     from vlmfer.strategies.base import Requirements as Requirements
-    from vlmfer.strategies.base import StepContext as StepContext
+    from vlmfer.strategies.base import SampleContext as SampleContext
     from vlmfer.strategies.base import Strategy as Strategy
     from vlmfer.strategies.base import Verdict as Verdict
     from vlmfer.types import Capabilities as Capabilities
@@ -105,7 +105,13 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.types import Usage as Usage
 
 
+#: Old names, kept for one release (the module they live in warns on use).
+_DEPRECATED: dict[str, str] = {"StepContext": "vlmfer.strategies.base"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        return getattr(importlib.import_module(_DEPRECATED[name]), name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'vlmfer' has no attribute {name!r}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class VlmferError(Exception):
@@ -32,8 +33,52 @@ class MissingDependencyError(ConfigError):
         )
 
 
+class MissingResourceError(ConfigError):
+    """A weights, model or data file that is not on disk.
+
+    Not a missing package (that is ``MissingDependencyError``): the message says
+    what is missing, where it was looked for, and how to get it.
+
+    ``MissingResourceError("hf/m: the model folder", "models/m", "save it with
+    save_pretrained()")`` reads "hf/m: the model folder is missing: there is
+    nothing at models/m. To get it: save it with save_pretrained()".
+    """
+
+    def __init__(self, what: str, path: Path | str, how_to_get: str, *,
+                 problem: str | None = None) -> None:
+        self.what = what
+        self.path = Path(path)
+        self.how_to_get = how_to_get
+        found = problem or f"there is nothing at {path}"
+        super().__init__(f"{what} is missing: {found}. To get it: {how_to_get}")
+
+
 class MissingKeyError(ConfigError):
     """No API key was found in the environment."""
+
+
+def close_match(name: str, valid: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The valid name closest to ``name``, when one is close enough to suggest."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def unknown_option(name: str, valid: Iterable[str]) -> str:
+    """``unknown option 'limt' (did you mean 'limit'?)``"""
+    close = close_match(name, valid)
+    return f"unknown option {name!r}" + (f" (did you mean {close!r}?)" if close else "")
+
+
+def option_problems(errors: Iterable[Mapping[str, Any]], valid: Sequence[str]) -> str:
+    """Pydantic's validation errors of an options model, said for a user (``; ``-joined)."""
+    problems = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err["loc"]) or "(options)"
+        if err["type"] == "extra_forbidden":
+            problems.append(unknown_option(loc, valid))
+        else:
+            problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(problems)
 
 
 class UnknownNameError(ConfigError, KeyError):
@@ -49,8 +94,8 @@ class UnknownNameError(ConfigError, KeyError):
     def __init__(self, name: str, valid: Iterable[str]) -> None:
         self.name = name
         self.valid = sorted(valid)
-        close = difflib.get_close_matches(name, self.valid, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = close_match(name, self.valid, cutoff=0.5)
+        hint = f" Did you mean {close!r}?" if close else ""
         listing = ", ".join(self.valid) if self.valid else "(none registered)"
         self.message = f"unknown {self.noun} {name!r}.{hint} Valid {self.plural}: {listing}"
         if self.more:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vlmfer import hookspecs
 from vlmfer.errors import (
@@ -24,7 +23,15 @@ from vlmfer.errors import (
     UnknownNameError,
     UnknownPredictorError,
     UnknownStrategyError,
+    option_problems,
 )
+from vlmfer.hookspecs import DatasetFactory, PredictorFactory
+
+if TYPE_CHECKING:  # type-only: metrics sit above the registry in the pipeline
+    from vlmfer.datasets.base import Dataset
+    from vlmfer.metrics.base import Metric
+    from vlmfer.predictors.base import Predictor
+    from vlmfer.strategies.base import Strategy
 
 Kind = Literal["predictor", "strategy", "dataset", "metric"]
 KINDS: tuple[Kind, ...] = ("predictor", "strategy", "dataset", "metric")
@@ -158,11 +165,26 @@ class Registry:
             impl.function(register=register)
         return found
 
-    def lookup(self, kind: Kind, name: str) -> Any:
+    def entry(self, kind: Kind, name: str) -> Entry:
+        """The registered entry, or the kind's ``Unknown*Error`` listing the valid names."""
         table = self.entries(kind)
         if name not in table:
             raise _UNKNOWN[kind](name, table)
-        return table[name].obj
+        return table[name]
+
+    def lookup(self, kind: Kind, name: str) -> Any:
+        return self.entry(kind, name).obj
+
+    def origin(self, kind: Kind, name: str) -> dict[str, str] | None:
+        """``{"name": distribution, "version": version}`` of what registered ``name``.
+
+        None for a plugin registered directly (``Registry.register`` in a test),
+        which comes from no installed distribution.
+        """
+        e = self.entry(kind, name)
+        if e.distribution is None:
+            return None
+        return {"name": e.distribution, "version": e.version or "unknown"}
 
 
 _default: Registry | None = None
@@ -189,47 +211,54 @@ def _registry(registry: Registry | None) -> Registry:
     return registry if registry is not None else get_registry()
 
 
-def _options_error(kind: str, name: str, err: ValidationError) -> ConfigError:
-    problems = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(options)"
-        if e["type"] == "extra_forbidden":
-            problems.append(f"unknown option {loc!r}")
-        else:
-            problems.append(f"{loc}: {e['msg']}")
-    return ConfigError(f"{kind} {name!r}: " + "; ".join(problems)
-                       + f". See `vlmfer plugins` and docs/ for the options of each {kind}")
+def _options_error(kind: str, name: str, err: ValidationError, built: object) -> ConfigError:
+    """A factory's pydantic error, said as an error about ``kind`` ``name``'s options.
+
+    The valid names are listed when the factory (or class) carries its options
+    model as ``Options``, as strategies do.
+    """
+    model = getattr(built, "Options", None)
+    valid = sorted(model.model_fields) if isinstance(model, type) and issubclass(
+        model, BaseModel) else []
+    listing = (f"Valid options: {', '.join(valid)}" if valid
+               else f"See `vlmfer plugins` and docs/ for the options of each {kind}")
+    return ConfigError(f"{kind} {name!r}: {option_problems(err.errors(), valid)}. {listing}")
 
 
-def get_metric(name: str, *, registry: Registry | None = None) -> Callable[..., Any]:
+def get_metric(name: str, *, registry: Registry | None = None) -> Metric:
     """Look up a metric: ``get_metric("uar")(y_true, y_pred, labels=...)``."""
-    fn: Callable[..., Any] = _registry(registry).lookup("metric", name)
+    fn: Metric = _registry(registry).lookup("metric", name)
     return fn
 
 
 def get_dataset(
     name: str, *, root: Any = None, split: str | None = None, registry: Registry | None = None,
     **options: Any,
-) -> Any:
+) -> Dataset:
     """Build a dataset: ``get_dataset("caer-s", root="data/CAER-S", split="test")``."""
-    factory = _registry(registry).lookup("dataset", name)
+    factory: DatasetFactory = _registry(registry).lookup("dataset", name)
     try:
         return factory(root=root, split=split, **options)
     except ValidationError as e:
-        raise _options_error("dataset", name, e) from e
+        raise _options_error("dataset", name, e, factory) from e
 
 
-def get_strategy(name: str, *, registry: Registry | None = None, **options: Any) -> Any:
+def get_strategy(name: str, *, registry: Registry | None = None, **options: Any) -> Strategy:
     """Build a strategy: ``get_strategy("two-stage", labels=CAER_LABELS)``."""
-    cls = _registry(registry).lookup("strategy", name)
+    cls: type[Strategy] = _registry(registry).lookup("strategy", name)
     try:
         return cls(**options)
     except ValidationError as e:
-        raise _options_error("strategy", name, e) from e
+        raise _options_error("strategy", name, e, cls) from e
 
 
-def get_predictor(spec: str, *, registry: Registry | None = None, **options: Any) -> Any:
-    """Build a predictor from ``"provider/model"``: ``get_predictor("openai/gpt-5.1")``."""
+def get_predictor(spec: str, *, registry: Registry | None = None, **options: Any) -> Predictor:
+    """Build a predictor from ``"provider/model"``: ``get_predictor("openai/gpt-5.1")``.
+
+    The predictor's ``distribution`` is set to the distribution and version that
+    registered its provider: it is provenance, and part of the cache key (see
+    ``vlmfer.predictors.base.cache_identity_of``).
+    """
     reg = _registry(registry)
     provider, sep, model = spec.partition("/")
     if not sep or not model:
@@ -238,13 +267,15 @@ def get_predictor(spec: str, *, registry: Registry | None = None, **options: Any
             f"predictor {spec!r} must be written as provider/model, e.g. "
             f"'openai/gpt-5.1' or 'gemini/gemini-3.5-flash'. Providers: {', '.join(valid)}"
         )
-    factory = reg.lookup("predictor", provider)
+    factory: PredictorFactory = reg.lookup("predictor", provider)
     try:
-        return factory(model, **options)
+        predictor = factory(model, **options)
     except ValidationError as e:
-        raise _options_error("predictor", spec, e) from e
+        raise _options_error("predictor", spec, e, factory) from e
+    predictor.distribution = reg.origin("predictor", provider)
+    return predictor
 
 
-def predictor_factories(*, registry: Registry | None = None) -> list[Any]:
+def predictor_factories(*, registry: Registry | None = None) -> list[PredictorFactory]:
     """Every registered predictor factory (what ``vlmfer models`` reads ``known_models`` from)."""
     return [e.obj for e in _registry(registry).entries("predictor").values()]

@@ -11,11 +11,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.types import Prediction
 
 
-def _metrics_stale(rundir: RunDir) -> bool:
+def _metrics_stale(rundir: RunFolder) -> bool:
     """Whether metrics.json is missing or older than predictions.jsonl (a crash can leave it).
 
     One of three such checks (with ``report.html``'s); they are to become one.
@@ -34,7 +34,7 @@ class Run:
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.dir = RunDir(path)
+        self.dir = RunFolder(path)
 
     @property
     def path(self) -> Path:

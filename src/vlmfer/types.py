@@ -219,6 +219,9 @@ class Response(Record):
     text: str | None
     status: Literal["ok", "refused", "blocked"] = "ok"
     reason: str | None = None
+    #: Deprecated and unused: predictors leave it None, and strategies parse ``text``
+    #: (one parser, ``vlmfer.parse_label``, for every predictor). Kept so that old
+    #: cache entries and third-party code still load.
     label: str | None = None
     logprobs: dict[str, float] | None = None
     finish_reason: str | None = None
@@ -267,7 +270,13 @@ class Step(Record):
 
 
 class Prediction(Record):
-    """The result for one sample: a label, or an explicit non-answer outcome."""
+    """The result for one sample: a label, or an explicit non-answer outcome.
+
+    One line of ``predictions.jsonl``. The engine builds it from the strategy's
+    ``Verdict`` (``pred``, ``outcome``, ``reason``, ``scores``, ``extra``) and adds
+    what only it knows: ``sample_id``, ``gold``, ``group``, the ``steps`` and their
+    total ``cost_usd``.
+    """
 
     sample_id: str
     gold: str | None

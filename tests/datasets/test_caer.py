@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vlmfer.datasets.caer import CAER_CLASSES
+from vlmfer.datasets.common import ListedDataset
 from vlmfer.datasets.synthetic import make_caer_s_like
 from vlmfer.errors import ConfigError, DatasetError
 from vlmfer.plugins import Registry, get_dataset
@@ -124,6 +125,7 @@ def test_describe_and_counts_for_the_dry_run(caer_s_root: Path, registry: Regist
     assert info["name"] == "caer-s" and info["split"] == "test" and info["n"] == 14
     assert info["options"]["limit"] == 14
     assert ds.class_counts() == dict.fromkeys(CAER_CLASSES, 2)
+    assert isinstance(ds, ListedDataset)
     split_counts = ds.split_counts()
     assert split_counts == {
         "train": dict.fromkeys(CAER_CLASSES, 4), "test": dict.fromkeys(CAER_CLASSES, 4)
@@ -261,7 +263,7 @@ def test_symlinks_are_followed_wherever_they_point(
     link = caer_s_root / "test" / "Sad" / "0009.png"
     os.symlink(outside, link)
     ds = get_dataset("caer-s", root=caer_s_root, registry=registry)
-    assert "test/Sad/0009.png" in ds.ids
+    assert isinstance(ds, ListedDataset) and "test/Sad/0009.png" in ds.ids
     assert ds.describe()["symlinks"] == {"n": 1,
                                          "resolved_under": {os.path.realpath(outside.parent): 1}}
     link.unlink()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vlmfer.datasets.common import ListedDataset
 from vlmfer.errors import DatasetError
 from vlmfer.plugins import Registry, get_dataset
 
@@ -60,6 +61,7 @@ def test_a_caer_s_tree_as_folder_needs_a_split(caer_s_root: Path, registry: Regi
                          label_map={"Angry": "Anger"}, registry=registry)
     assert mapped.labels == ("Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
     assert next(iter(mapped)).id == "train/Angry/0001.png"
+    assert isinstance(mapped, ListedDataset)
     assert mapped.split_counts()["test"]["Anger"] == 4
 
 

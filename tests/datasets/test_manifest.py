@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vlmfer.datasets.common import ListedDataset
 from vlmfer.errors import DatasetError
 from vlmfer.plugins import Registry, get_dataset
 
@@ -53,6 +54,7 @@ def test_raf_db_style_csv_with_label_map(raf_like: Path, registry: Registry) -> 
     assert samples[0].metadata == {"split": "test", "subject": "s0", "manifest_line": 8}
     assert [s.label for s in samples] == ["Happy", "Neutral", "Happy", "Neutral"]
     assert sum(ds.class_counts().values()) == 4
+    assert isinstance(ds, ListedDataset)
     counts = ds.split_counts()
     assert sum(counts["train"].values()) == 6 and sum(counts["test"].values()) == 4
     assert ds.describe()["manifest"] == str(raf_like / "raf.csv")
@@ -141,7 +143,7 @@ def test_symlinks_in_a_manifest_folder_are_followed_and_recorded(
     os.symlink(tmp_path / "outside_dir", tmp_path / "m" / "sub")
     (tmp_path / "m" / "list.csv").write_text("path,label\nlink.png,Sad\nsub/x.png,Happy\n")
     ds = get_dataset("manifest", root=tmp_path / "m" / "list.csv", registry=registry)
-    assert ds.ids == ["link.png", "sub/x.png"]
+    assert isinstance(ds, ListedDataset) and ds.ids == ["link.png", "sub/x.png"]
     assert ds.describe()["symlinks"] == {
         "n": 2, "resolved_under": {os.path.realpath(tmp_path): 1,
                                    os.path.realpath(tmp_path / "outside_dir"): 1}}

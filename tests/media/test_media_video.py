@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vlmfer.media import MediaSpec, VideoInfo, cache_dir, prepare_media, probe_video
+from vlmfer.media import MediaSpec, VideoInfo, media_cache_dir, prepare_media, probe_video
 from vlmfer.types import Media
 
 
@@ -56,7 +56,7 @@ def test_transcode_to_h264_mp4_is_cached_and_deterministic(
     assert record["encode"]["codec"] == "libx264" and record["encode"]["audio"] == "none"
     key = record["encode"]["cache_key"]
     cached = media_cache / "media" / key[:2] / f"{key}.mp4"
-    assert cache_dir() == media_cache / "media"
+    assert media_cache_dir() == media_cache / "media"
     assert cached.read_bytes() == part.data
     stamp = cached.stat().st_mtime_ns
     again = prepare_media(media.with_hash(), spec, as_="video")

@@ -56,7 +56,7 @@ def _metrics(cwd: Path) -> dict[str, object]:
 
 def _happy_share(cwd: Path) -> float:
     rows = [json.loads(x) for x in (cwd / "run/predictions.jsonl").read_text().splitlines()]
-    return sum(r["pred"] == "Happy" for r in rows) / len(rows)
+    return float(sum(r["pred"] == "Happy" for r in rows) / len(rows))
 
 
 def test_an_installed_plugin_metric_reaches_metrics_json(

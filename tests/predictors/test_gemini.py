@@ -68,7 +68,7 @@ def _generate_calls(emu: Emulator) -> list[dict[str, Any]]:
 def test_image_inline_with_enum_and_logprobs(emu: Emulator, happy_jpg: Path) -> None:
     [r] = _ask(_gemini(emu), _prompt(happy_jpg, constraint=ENUM, system="You are an expert.",
                                      options=GenerationOptions(logprobs=True, seed=3)))
-    assert (r.status, r.text, r.label, r.finish_reason) == ("ok", "Happy", "Happy", "stop")
+    assert (r.status, r.text, r.label, r.finish_reason) == ("ok", "Happy", None, "stop")
     assert r.logprobs is not None and max(r.logprobs, key=r.logprobs.__getitem__) == "Happy"
     assert r.model_version == "gemini-2.5-flash" and r.cost_usd is not None
     assert r.details["parts"] == [{"via": "inline", "mime_type": "image/jpeg",
@@ -87,7 +87,7 @@ def test_image_inline_with_enum_and_logprobs(emu: Emulator, happy_jpg: Path) -> 
 def test_json_schema_answer(emu: Emulator, happy_jpg: Path) -> None:
     [r] = _ask(_gemini(emu), _prompt(happy_jpg, constraint=ResponseConstraint(
         kind="json_schema", labels=LABELS), options=GenerationOptions(logprobs=True)))
-    assert json.loads(r.text or "") == {"label": "Happy"} and r.label == "Happy"
+    assert json.loads(r.text or "") == {"label": "Happy"} and r.label is None
     assert r.logprobs is not None and "Happy" in r.logprobs
     [call] = _generate_calls(emu)
     gc = call["body"]["generationConfig"]
@@ -98,7 +98,7 @@ def test_json_schema_answer(emu: Emulator, happy_jpg: Path) -> None:
 def test_native_video_inline_first_then_text(emu: Emulator, clip_avi: Path) -> None:
     p = _gemini(emu, video_fps=2.0, video_start_s=0.5, video_end_s=2.5, media_resolution="low")
     [r] = _ask(p, _prompt(clip_avi, constraint=ENUM))
-    assert r.status == "ok" and r.label == "Happy"
+    assert r.status == "ok" and r.text == "Happy"
     assert r.details["parts"][0]["via"] == "inline"
     assert r.details["video_metadata"] == [{"fps": 2.0, "start_offset": "0.5s",
                                             "end_offset": "2.5s"}]
@@ -248,7 +248,7 @@ def test_logprobs_rejected_once_then_not_asked_again(
     p = _gemini(emu, model="gemini-no-logprobs")
     prompt = _prompt(happy_jpg, constraint=ENUM, options=GenerationOptions(logprobs=True))
     r1, r2 = _ask(p, prompt, prompt)
-    assert r1.status == r2.status == "ok" and r1.label == "Happy"
+    assert r1.status == r2.status == "ok" and r1.text == "Happy"
     assert r1.logprobs is None and "Logprobs is not enabled" in r1.details["logprobs_fallback"]
     assert r2.details["logprobs_fallback"] == r1.details["logprobs_fallback"]
     calls = _generate_calls(emu)

@@ -29,7 +29,7 @@ def _answers(predictor: Any, prompts: list[Prompt]) -> Counter[str | None]:
 
 def _prompt(path: Path | None, **kw: object) -> Prompt:
     media = [Media.from_path(path)] if path is not None else []
-    return Prompt(text=str(kw.pop("text", QUESTION)), media=media, **kw)  # type: ignore[arg-type]
+    return Prompt(text=str(kw.pop("text", QUESTION)), media=media, **kw)
 
 
 def test_fixed_policy_answers_the_label_with_enum_schema_and_logprobs(happy_jpg: Path) -> None:
@@ -39,15 +39,15 @@ def test_fixed_policy_answers_the_label_with_enum_schema_and_logprobs(happy_jpg:
 
     enum = run(p.predict(_prompt(happy_jpg, constraint=ResponseConstraint(kind="enum",
                                                                           labels=LABELS))))
-    assert (enum.text, enum.label) == ("Sad", "Sad")
+    assert (enum.text, enum.label) == ("Sad", None)
 
     schema = run(p.predict(_prompt(
         happy_jpg, constraint=ResponseConstraint(kind="json_schema", labels=LABELS),
         options=GenerationOptions(logprobs=True, top_logprobs=7))))
     assert json.loads(schema.text or "") == {"label": "Sad"}
-    assert schema.label == "Sad"
+    assert schema.label is None  # deprecated: strategies parse the text
     assert schema.logprobs is not None and set(schema.logprobs) == set(LABELS)
-    assert max(schema.logprobs, key=lambda k: schema.logprobs[k]) == "Sad"  # type: ignore[index]
+    assert max(schema.logprobs, key=lambda k: schema.logprobs[k]) == "Sad"
     assert math.isclose(sum(math.exp(v) for v in schema.logprobs.values()), 1.0, rel_tol=1e-9)
     assert p.cost_usd(schema) == 0.0
 
@@ -152,7 +152,7 @@ def test_describe_then_map_round_trip(happy_jpg: Path) -> None:
         text=f"Description: {description.text}\nWhich label fits best? "
              f"Choose one of: {', '.join(LABELS)}.",
         constraint=ResponseConstraint(kind="enum", labels=LABELS))))
-    assert mapped.label == "Happy" and mapped.details.get("mapped_by") == "cue"
+    assert mapped.text == "Happy" and mapped.details.get("mapped_by") == "cue"
 
 
 def test_labels_found_in_prompt_text_are_the_candidates(happy_jpg: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import vlmfer
-from vlmfer.errors import ConfigError, MissingDependencyError
+from vlmfer.errors import ConfigError, MissingDependencyError, MissingResourceError
 from vlmfer.plugins import Registry
 
 
@@ -71,15 +71,16 @@ def test_missing_torch_says_what_to_install(tmp_path: Path) -> None:
 
 def test_missing_directory_is_a_clear_config_error(tmp_path: Path) -> None:
     missing = tmp_path / "models" / "qwen2-vl"
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(MissingResourceError) as info:
         vlmfer.get_predictor(f"hf/{missing}")
+    assert info.value.path == missing.resolve() and "pip install" not in info.value.how_to_get
     msg = str(info.value)
     assert f"there is no folder {missing}" in msg
     assert "never downloads" in msg and "HF_HUB_OFFLINE=1" in msg
 
 
 def test_repo_id_not_in_local_cache_is_not_downloaded() -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(MissingResourceError) as info:
         vlmfer.get_predictor("hf/vlmfer-test/no-such-model")
     msg = str(info.value)
     assert "no copy of the Hub repo 'vlmfer-test/no-such-model' in the local Hugging Face cache" \
@@ -88,7 +89,7 @@ def test_repo_id_not_in_local_cache_is_not_downloaded() -> None:
 
 
 def test_folder_without_config(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"has no config\.json"):
+    with pytest.raises(MissingResourceError, match=r"has no config\.json"):
         vlmfer.get_predictor(f"hf/{tmp_path}")
 
 

@@ -41,7 +41,7 @@ from vlmfer.engine.cache import ResponseCache
 from vlmfer.engine.config import Experiment
 from vlmfer.engine.experiment import Parts, build
 from vlmfer.engine.run import build_manifest, check_capabilities
-from vlmfer.engine.rundir import RunDir, utcnow
+from vlmfer.engine.rundir import RunFolder, utcnow
 from vlmfer.errors import ConfigError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.batch import BatchCapable
@@ -162,7 +162,7 @@ class BatchRun:
         self.exp = exp
         self.parts = parts
         self.path = parts.out
-        self.rundir = RunDir(self.path)
+        self.rundir = RunFolder(self.path)
         self.store = BatchStore(self.path)
         self.predictors: dict[str, Predictor] = {"main": parts.predictor, **parts.roles}
         self.echo: Echo = echo or _silent
@@ -189,7 +189,7 @@ class BatchRun:
         """From a run directory that a ``--batch`` run started."""
         path = Path(run_dir)
         store = BatchStore(path)
-        RunDir(path).read_manifest()  # a clear error when this is not a run folder
+        RunFolder(path).read_manifest()  # a clear error when this is not a run folder
         data = store.load_experiment()
         try:
             exp = Experiment.model_validate(data)

@@ -28,7 +28,7 @@ from vlmfer.engine.run import (
     failed_step,
     record_step,
 )
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.batch import BatchCapable
@@ -214,7 +214,7 @@ class ReplayCounts:
 
 
 async def replay(
-    engine: BatchEngine, samples: Iterable[Sample], rundir: RunDir, concurrency: int
+    engine: BatchEngine, samples: Iterable[Sample], rundir: RunFolder, concurrency: int
 ) -> ReplayCounts:
     """Run every sample's strategy; append the finished ones, count the pending ones."""
     counts = ReplayCounts()

@@ -7,7 +7,6 @@ its first paid call.
 
 from __future__ import annotations
 
-import difflib
 import os
 import random
 import warnings
@@ -19,7 +18,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vlmfer.datasets.base import Dataset
-from vlmfer.errors import DatasetError
+from vlmfer.errors import DatasetError, close_match, option_problems
 from vlmfer.types import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Media, MediaKind, Sample, stable_hash
 
 #: Files that operating systems and archivers leave behind; never samples.
@@ -85,18 +84,9 @@ def parse_options(
         return model.model_validate(dict(options))
     except ValidationError as exc:
         valid = sorted(model.model_fields)
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(part) for part in err["loc"]) or "(options)"
-            top = str(err["loc"][0]) if err["loc"] else ""
-            if err["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(top, valid, n=1, cutoff=0.5)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"unknown option {top!r}{hint}")
-            else:
-                problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
         raise DatasetError(
-            f"dataset {dataset!r}: " + "; ".join(problems) + f". Valid options: {', '.join(valid)}"
+            f"dataset {dataset!r}: {option_problems(exc.errors(), valid)}. "
+            f"Valid options: {', '.join(valid)}"
         ) from None
 
 
@@ -228,8 +218,8 @@ def match_name(name: str, valid: Sequence[str]) -> str | None:
 
 
 def close_hint(name: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = close_match(name, valid, cutoff=0.5)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 def select_classes(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterDatasets, hookimpl
 
 
 def caer(root: Any = None, split: str | None = None, **options: Any) -> Dataset:
@@ -40,7 +40,7 @@ def manifest(root: Any = None, split: str | None = None, **options: Any) -> Data
 
 
 @hookimpl
-def register_datasets(register: Register) -> None:
+def register_datasets(register: RegisterDatasets) -> None:
     register("caer", caer)
     register("caer-s", caer_s)
     register("folder", folder)

@@ -8,7 +8,6 @@ cached answer from another model snapshot may serve a run.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -16,19 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vlmfer.paths import cache_dir
 from vlmfer.types import Prediction, Prompt, Response, stable_hash
 
+__all__ = ["ResponseCache", "cache_dir", "cache_key"]
+
 SCHEMA_VERSION = 1
-
-
-def cache_dir() -> Path:
-    """``$VLMFER_CACHE_DIR``, or the platform's user cache dir for vlmfer."""
-    env = os.environ.get("VLMFER_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("vlmfer"))
 
 
 def cache_key(identity: dict[str, Any], prompt: Prompt | str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vlmfer.engine.core import RunSettings
 from vlmfer.errors import ConfigError
 from vlmfer.presets import DEFAULT_OPENAI_MODEL
 from vlmfer.secrets import key_fields
@@ -53,21 +54,12 @@ class StrategyConfig(_Open):
     name: str = "single-shot"
 
 
-class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RunConfig(RunSettings):
+    """The ``[run]`` table: the engine's settings, plus where and how the command runs."""
 
     out: str | None = None
-    concurrency: int = Field(default=8, ge=1, le=4096)
-    rpm: float | None = Field(default=None, gt=0)
-    tpm: float | None = Field(default=None, gt=0)
-    cache: bool = True
-    max_attempts: int = Field(default=6, ge=1, le=50)
     quiet: bool = False
     batch: bool = False
-    seed: int = 0
-    n_boot: int = Field(default=1000, ge=0)
-    #: Registered metric names (plugins' too) computed into metrics.json besides the defaults.
-    metrics: list[str] | None = None
 
 
 #: The tables of an experiment file, in the order the docs give them.

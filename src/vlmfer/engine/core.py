@@ -22,7 +22,7 @@ from vlmfer.engine.cache import ResponseCache, SnapshotPins, cache_key
 from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
 from vlmfer.errors import ConfigError, MediaError, PredictorError
-from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.base import Predictor, cache_identity_of
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
 from vlmfer.types import (
     Media,
@@ -43,11 +43,10 @@ log = logging.getLogger("vlmfer")
 INLINE_HASH_BYTES = 256 * 1024
 
 
-class EngineOptions(Record):
-    """How a run is executed. Only ``media`` changes the answers.
+class RunSettings(Record):
+    """The engine's settings a user sets in an experiment's ``[run]`` table.
 
-    ``media`` is the run's ``[media]`` table: how every sample's media becomes bytes.
-    None leaves it to the strategy's own ``media`` option (the Python API's older way).
+    Declared once: ``EngineOptions`` and ``vlmfer.engine.config.RunConfig`` both extend it.
     """
 
     concurrency: int = Field(default=8, ge=1, le=4096)
@@ -55,6 +54,19 @@ class EngineOptions(Record):
     tpm: float | None = Field(default=None, gt=0)
     cache: bool = True
     max_attempts: int = Field(default=6, ge=1, le=50)
+    n_boot: int = Field(default=1000, ge=0)
+    seed: int = 0
+    #: Extra registered metrics for metrics.json; kept in the manifest for `vlmfer report`.
+    metrics: list[str] | None = None
+
+
+class EngineOptions(RunSettings):
+    """How a run is executed. Only ``media`` changes the answers.
+
+    ``media`` is the run's ``[media]`` table: how every sample's media becomes bytes.
+    None leaves it to the strategy's own ``media`` option (the Python API's older way).
+    """
+
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=60.0, ge=0)
     max_retry_after_s: float = Field(default=600.0, ge=0)
@@ -63,15 +75,11 @@ class EngineOptions(Record):
     progress: bool = True
     #: On resume, ask again for samples whose outcome was ``error`` (API errors are transient).
     retry_errors: bool = True
-    n_boot: int = Field(default=1000, ge=0)
-    seed: int = 0
-    #: Extra registered metrics for metrics.json; kept in the manifest for `vlmfer report`.
-    metrics: list[str] | None = None
     media: MediaSpec | None = None
 
 
 class EngineContext:
-    """What one sample's strategy sees (it implements ``StepContext``): the engine, scoped to
+    """What one sample's strategy sees (it implements ``SampleContext``): the engine, scoped to
     one sample, recording every ask as a ``Step``."""
 
     def __init__(self, engine: Engine, sample: Sample) -> None:
@@ -163,7 +171,7 @@ class Engine:
         if self.options.media is not None:  # the run's [media] settings hold for every ask
             update["media_spec"] = self.options.media
         prompt = prompt.model_copy(update=update)
-        key = cache_key(predictor.cache_identity(), prompt)
+        key = cache_key(cache_identity_of(predictor), prompt)
         return await self._answer(ctx, key, prompt, step=step, role=role, predictor=predictor,
                                   parsed=parsed)
 

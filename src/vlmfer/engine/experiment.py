@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from vlmfer.datasets.base import Dataset
 from vlmfer.engine.config import Experiment
-from vlmfer.engine.core import EngineOptions
+from vlmfer.engine.core import EngineOptions, RunSettings
 from vlmfer.engine.preflight import (
     answerable,
     check_capabilities,
@@ -25,7 +25,7 @@ from vlmfer.engine.preflight import (
 from vlmfer.errors import ConfigError, MediaError, MissingKeyError
 from vlmfer.plugins import get_dataset, get_metric, get_predictor, get_strategy
 from vlmfer.predictors.base import Predictor
-from vlmfer.strategies.base import Pending, StepContext, Strategy, Verdict
+from vlmfer.strategies.base import Pending, SampleContext, Strategy, Verdict
 from vlmfer.types import Media, MediaSpec, Prompt, Response, Sample, Usage
 
 
@@ -78,11 +78,8 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
     run = exp.run
     for name in run.metrics or ():
         get_metric(name)  # an unknown name fails before the first call, listing valid ones
-    options = EngineOptions(
-        concurrency=run.concurrency, rpm=run.rpm, tpm=run.tpm, cache=run.cache,
-        max_attempts=run.max_attempts, progress=not run.quiet, seed=run.seed, n_boot=run.n_boot,
-        media=exp.media, metrics=run.metrics,
-    )
+    options = EngineOptions(**run.model_dump(include=set(RunSettings.model_fields)),
+                            progress=not run.quiet, media=exp.media)
     out = Path(run.out or exp.default_out())
     return Parts(dataset, predictor, strategy, roles, options, out)
 
@@ -113,7 +110,7 @@ def first_prompt(
 ) -> tuple[str, Prompt] | None:
     """The first prompt ``strategy`` asks for ``sample`` under the run's ``media`` settings."""
     ctx = _Capture(sample, run_media_spec(strategy, media))
-    ctx_typed: StepContext = ctx
+    ctx_typed: SampleContext = ctx
 
     async def go() -> Verdict | None:
         try:

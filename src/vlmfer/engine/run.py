@@ -45,7 +45,7 @@ from vlmfer.engine.preflight import (
     run_media_spec,
 )
 from vlmfer.engine.progress import Progress
-from vlmfer.engine.rundir import RunDir, utcnow
+from vlmfer.engine.rundir import RunFolder, utcnow
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
 from vlmfer.types import Sample
@@ -99,7 +99,7 @@ async def execute(
     check_capabilities(dataset, strategy, predictors, media=options.media)
     for text in model_warnings(predictors):
         log.warning("vlmfer: warning: %s", text)
-    rundir = RunDir(out)
+    rundir = RunFolder(out)
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
     old: dict[str, Any] = {}
@@ -169,7 +169,7 @@ async def execute(
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
 
 
-def _work_left(rundir: RunDir, dataset: Dataset, options: EngineOptions) -> bool:
+def _work_left(rundir: RunFolder, dataset: Dataset, options: EngineOptions) -> bool:
     """Whether this run will ask anything (a fresh folder, or samples not yet finished)."""
     if not rundir.exists():
         return True
@@ -179,7 +179,7 @@ def _work_left(rundir: RunDir, dataset: Dataset, options: EngineOptions) -> bool
 
 
 async def _drive(
-    engine: Engine, samples: Iterable[Sample], rundir: RunDir, progress: Progress,
+    engine: Engine, samples: Iterable[Sample], rundir: RunFolder, progress: Progress,
     concurrency: int,
 ) -> None:
     fail_fast = FailFast(fail_fast_window(concurrency))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,8 +76,11 @@ def read_predictions(path: Path, *, repair: bool = False) -> list[Prediction]:
     return preds
 
 
-class RunDir:
-    """One run's folder."""
+class RunFolder:
+    """One run's folder: what ``vlmfer run --out DIR`` writes, read and appended to.
+
+    (``RunDir`` is its old name.)
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -192,3 +196,11 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     if old != new:
         return [f"{prefix.rstrip('.')}: was {old!r}, now {new!r}"]
     return []
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunDir":  # "run" is the command and its result; this is the folder
+        warnings.warn("vlmfer.engine.rundir.RunDir is deprecated; use RunFolder",
+                      DeprecationWarning, stacklevel=2)
+        return RunFolder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,10 +11,13 @@ media is prepared.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from vlmfer.media.models import MediaPart, NoFaceError, PreparedMedia, VideoInfo
 from vlmfer.media.prepare import check_media_spec, prepare_media
 from vlmfer.media.sampling import FrameSpec, parse_frame_spec
-from vlmfer.media.video import VIDEO_MIME, cache_dir, probe_video
+from vlmfer.media.video import VIDEO_MIME, media_cache_dir, probe_video
 from vlmfer.types import MediaSpec
 
 __all__ = [
@@ -25,9 +28,17 @@ __all__ = [
     "NoFaceError",
     "PreparedMedia",
     "VideoInfo",
-    "cache_dir",
     "check_media_spec",
+    "media_cache_dir",
     "parse_frame_spec",
     "prepare_media",
     "probe_video",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cache_dir":  # one cache_dir() now: vlmfer.paths; this was its media/ subfolder
+        warnings.warn("vlmfer.media.cache_dir is deprecated; use vlmfer.media.media_cache_dir",
+                      DeprecationWarning, stacklevel=2)
+        return media_cache_dir
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

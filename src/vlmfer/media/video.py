@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from vlmfer.errors import MediaError
 from vlmfer.media.models import VideoInfo
 from vlmfer.media.sampling import FrameSpec
+from vlmfer.paths import cache_dir
 from vlmfer.types import stable_hash
 
 if TYPE_CHECKING:
@@ -297,14 +298,9 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-def cache_dir() -> Path:
-    """Where transcoded clips are kept: ``$VLMFER_CACHE_DIR/media`` or the user cache dir."""
-    base = os.environ.get("VLMFER_CACHE_DIR")
-    if not base:
-        import platformdirs
-
-        base = platformdirs.user_cache_dir("vlmfer")
-    return Path(base) / "media"
+def media_cache_dir() -> Path:
+    """Where transcoded clips are kept: ``media/`` in ``vlmfer.paths.cache_dir()``."""
+    return cache_dir() / "media"
 
 
 def _even(n: int) -> int:
@@ -344,7 +340,7 @@ def transcode(
     key = transcode_key(sha256, window, size, drop_audio)
     record: dict[str, Any] = {"codec": "libx264", **{k: v for k, v in X264.items()},
                               "width": size[0], "height": size[1], "cache_key": key}
-    folder = cache_dir() / key[:2]
+    folder = media_cache_dir() / key[:2]
     target = folder / f"{key}.mp4"
     with _locks_guard:
         lock = _locks.setdefault(key, threading.Lock())

@@ -7,19 +7,19 @@ from typing import Any, Protocol
 
 
 class Metric(Protocol):
-    """``metric(y_true, y_pred, *, labels=None, ...)`` in scikit-learn style.
+    """``metric(y_true, y_pred, *, labels=None)`` in scikit-learn style.
 
     ``y_pred`` may hold outcome names (``invalid``, ``refused``, ``blocked``,
-    ``error``) or ``None`` for non-answers; they always count as wrong.
+    ``error``) or ``None`` for non-answers; they always count as wrong. The two
+    label sequences are positional (their parameter names are free); a metric may
+    take more keyword-only options after ``labels`` as long as they have defaults.
     """
-
-    __name__: str
 
     def __call__(
         self,
         y_true: Sequence[str],
         y_pred: Sequence[str | None],
+        /,
         *,
         labels: Sequence[str] | None = None,
-        **kwargs: Any,
     ) -> Any: ...

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterMetrics, hookimpl
 from vlmfer.metrics.core import BUILTIN_METRICS
 
 
 @hookimpl
-def register_metrics(register: Register) -> None:
+def register_metrics(register: RegisterMetrics) -> None:
     """Register accuracy, uar, macro_f1, confusion_matrix, per_class, neutral_rate, cohen_kappa."""
     for name, fn in BUILTIN_METRICS.items():
         register(name, fn)

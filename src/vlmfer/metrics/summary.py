@@ -107,7 +107,9 @@ def _as_prediction(p: Prediction | Mapping[str, Any], index: int) -> Prediction:
         raise MetricInputError(f"prediction #{index} is not a valid Prediction: {exc}") from exc
 
 
-def _answer(p: Prediction) -> str:
+def answer_of(p: Prediction) -> str:
+    """What a prediction answered, as metrics see it: the label, or the outcome of a
+    non-answer (``invalid``, ``refused``, ``blocked``, ``error``)."""
     return p.pred if p.outcome == "ok" and p.pred is not None else p.outcome
 
 
@@ -359,7 +361,7 @@ def _answered_only(scored: list[Prediction], labels: tuple[str, ...], groups: Se
                    options: _Options) -> dict[str, Any]:
     keep = [i for i, p in enumerate(scored) if p.outcome in ANSWERED_OUTCOMES]
     y_true = [str(scored[i].gold) for i in keep]
-    y_pred: list[str | None] = [_answer(scored[i]) for i in keep]
+    y_pred: list[str | None] = [answer_of(scored[i]) for i in keep]
     gidx = group_index([groups[i] for i in keep], len(keep))
     values, ci = _Scorer(y_true, y_pred, labels, gidx, options).score(ANSWERED_METRICS)
     _with_war(values, ci)
@@ -405,7 +407,7 @@ def summarize(
     _check(preds, labs)
     scored = [p for p in preds if p.gold is not None]
     y_true = [str(p.gold) for p in scored]
-    y_pred: list[str | None] = [_answer(p) for p in scored]
+    y_pred: list[str | None] = [answer_of(p) for p in scored]
     cm = encode(y_true, y_pred, labs).counts()
     n = len(scored)
     groups = [p.group for p in scored]

@@ -30,7 +30,6 @@ from vlmfer.predictors._common import (
     SimulatorWatch,
     WarnOnce,
     candidate_labels,
-    constrained_label,
     frames_caption,
     image_size,
     label_logprobs,
@@ -104,6 +103,8 @@ class GeminiPredictor(Predictor):
     """One ``generateContent`` call per ``predict`` (plus Files API uploads for big videos)."""
 
     provider = "gemini"
+    # A remote answer depends on the request alone: a vlmfer upgrade keeps the cache.
+    code_in_cache_identity = False
 
     def __init__(self, model: str, options: GeminiOptions | None = None) -> None:
         self.model = model.removeprefix("models/")
@@ -631,9 +632,7 @@ class GeminiPredictor(Predictor):
                 for chosen, top in zip(lr.chosen_candidates, lr.top_candidates, strict=False)
             ]
             logprobs = label_logprobs(positions, text, labels, kind)
-        label = constrained_label(text, labels, kind) if kind else None
-        return Response(text=text, label=label, logprobs=logprobs, finish_reason=finish,
-                        **common)
+        return Response(text=text, logprobs=logprobs, finish_reason=finish, **common)
 
 
 def _candidate_text(cand: Any) -> str | None:

@@ -396,5 +396,4 @@ class MockPredictor(Predictor):
         logprobs = None
         if prompt.options.logprobs:
             logprobs = self._logprobs(dist, answer, top_k(prompt, candidates))
-        return done(text, finish_reason="stop", label=answer if kind else None,
-                    logprobs=logprobs)
+        return done(text, finish_reason="stop", logprobs=logprobs)

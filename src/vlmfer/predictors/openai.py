@@ -91,6 +91,8 @@ class OpenAIPredictor(Predictor):
     """One chat-completions (or Responses) call per ``predict``."""
 
     provider = "openai"
+    # A remote answer depends on the request alone: a vlmfer upgrade keeps the cache.
+    code_in_cache_identity = False
 
     def __init__(self, model: str, options: OpenAIOptions | None = None) -> None:
         self.model = model
@@ -790,7 +792,7 @@ def _answer(
         # Unwrap it so an enum answer is the label itself on every predictor.
         common["details"]["raw_text"] = text
         text = label
-    return Response(text=text, label=label, logprobs=logprobs, **common)
+    return Response(text=text, logprobs=logprobs, **common)
 
 
 def _chat_usage(usage: Any) -> Usage:

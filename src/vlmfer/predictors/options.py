@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from vlmfer.errors import ConfigError
+from vlmfer.errors import ConfigError, close_match
 
 
 class PredictorOptions(BaseModel):
@@ -117,12 +117,19 @@ OptionsT = TypeVar("OptionsT", bound=PredictorOptions)
 
 
 def parse_options(cls: type[OptionsT], provider: str, options: dict[str, Any]) -> OptionsT:
-    """Validate options, turning pydantic's error into one that lists the valid names."""
+    """Validate options, turning pydantic's error into one that lists the valid names.
+
+    A plugin predictor gets the same messages by calling it with its own model::
+
+        opts = parse_options(ProxyOptions, "myproxy", options)
+    """
     valid = sorted(cls.model_fields)
     unknown = sorted(set(options) - set(valid))
     if unknown:
+        hints = [f"{u!r} (did you mean {c!r}?)" if (c := close_match(u, valid)) else repr(u)
+                 for u in unknown]
         raise ConfigError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for {provider} predictors. "
+            f"unknown option(s) {', '.join(hints)} for {provider} predictors. "
             f"Valid options: {', '.join(valid)}"
         )
     try:

@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 from vlmfer.errors import MissingDependencyError
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterPredictors, hookimpl
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.catalog import GEMINI_MODELS, OPENAI_MODELS
 from vlmfer.predictors.options import GeminiOptions, MockOptions, OpenAIOptions, parse_options
@@ -55,7 +55,7 @@ gemini_factory.known_models = GEMINI_MODELS  # type: ignore[attr-defined]
 
 
 @hookimpl
-def register_predictors(register: Register) -> None:
+def register_predictors(register: RegisterPredictors) -> None:
     register("openai", openai_factory)
     register("gemini", gemini_factory)
     register("mock", mock_factory)

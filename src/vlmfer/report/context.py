@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlmfer.metrics.summary import answer_of
 from vlmfer.report.formatting import interval, num
 from vlmfer.types import NON_ANSWERS, OUTCOMES, Prediction
 
@@ -265,10 +266,6 @@ def run_title(manifest: Mapping[str, Any]) -> str:
     return f"{model} · {strategy} · {dataset}"
 
 
-def _answer(p: Prediction) -> str:
-    return p.pred if p.outcome == "ok" and p.pred is not None else p.outcome
-
-
 class Digest:
     """What the report needs from predictions.jsonl, gathered in one streaming pass.
 
@@ -285,7 +282,7 @@ class Digest:
                 self.reasons[(p.outcome, (p.reason or "(no reason recorded)")[:200])] += 1
             if p.gold is None:
                 continue
-            ans = _answer(p)
+            ans = answer_of(p)
             if ans == p.gold:
                 continue
             key = (p.gold, ans)

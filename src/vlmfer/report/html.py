@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vlmfer.engine.rundir import CONFUSION_PNG, REPORT, RunDir
+from vlmfer.engine.rundir import CONFUSION_PNG, REPORT, RunFolder
 from vlmfer.report.context import (
     GALLERY_EXAMPLES,
     GALLERY_PAIRS,
@@ -114,7 +114,7 @@ def render_figures(metrics: Mapping[str, Any]) -> dict[str, bytes]:
     return figs
 
 
-def write_report(rundir: RunDir, path: Path | None = None, *, thumbnails: bool = True) -> Path:
+def write_report(rundir: RunFolder, path: Path | None = None, *, thumbnails: bool = True) -> Path:
     """Write ``confusion_matrix.png`` into the run folder and the HTML report; return its path.
 
     The report goes to ``path`` (default ``<run>/report.html``). metrics.json is

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.report.context import ReportContext, build_context
 from vlmfer.report.summary import load_metrics
 
@@ -27,7 +27,7 @@ def markdown_summary(manifest: Mapping[str, Any], metrics: Mapping[str, Any]) ->
     return render_markdown(build_context(manifest, metrics))
 
 
-def write_markdown(rundir: RunDir) -> str:
+def write_markdown(rundir: RunFolder) -> str:
     """A short Markdown summary of a run, returned as text.
 
     WAR, UAR and macro-F1 with 95 % bootstrap intervals, the Neutral rates, the

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlmfer.engine.rundir import RunDir, write_json_atomic
+from vlmfer.engine.rundir import RunFolder, write_json_atomic
 from vlmfer.errors import ConfigError
 from vlmfer.metrics.core import MetricInputError
 from vlmfer.types import Prediction, Step
 
 
-def compute_metrics(rundir: RunDir) -> dict[str, Any]:
+def compute_metrics(rundir: RunFolder) -> dict[str, Any]:
     from vlmfer.metrics.summary import summarize
 
     manifest = rundir.read_manifest()
@@ -40,13 +40,13 @@ def _slim(p: Prediction) -> Prediction:
     return p.model_copy(update={"steps": steps, "reason": None})
 
 
-def write_metrics(rundir: RunDir) -> dict[str, Any]:
+def write_metrics(rundir: RunFolder) -> dict[str, Any]:
     metrics = compute_metrics(rundir)
     write_json_atomic(rundir.metrics_path, metrics)
     return metrics
 
 
-def metrics_stale(rundir: RunDir | Path | str) -> bool:
+def metrics_stale(rundir: RunFolder | Path | str) -> bool:
     """Whether ``metrics.json`` must be recomputed before it is read.
 
     True when it is missing, or when ``predictions.jsonl`` was written after it
@@ -55,7 +55,7 @@ def metrics_stale(rundir: RunDir | Path | str) -> bool:
     This is the one place vlmfer decides it; compare nanosecond mtimes, because
     a resume can append within the same second as the last metrics write.
     """
-    rd = rundir if isinstance(rundir, RunDir) else RunDir(rundir)
+    rd = rundir if isinstance(rundir, RunFolder) else RunFolder(rundir)
     try:
         written = rd.metrics_path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -66,7 +66,7 @@ def metrics_stale(rundir: RunDir | Path | str) -> bool:
         return True
 
 
-def load_metrics(rundir: RunDir) -> dict[str, Any]:
+def load_metrics(rundir: RunFolder) -> dict[str, Any]:
     """metrics.json, recomputed from predictions.jsonl (and written) when it is stale."""
     if metrics_stale(rundir):
         return write_metrics(rundir)

@@ -12,6 +12,7 @@ deterministic functions of the sample, their options and the answers.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol
 
@@ -37,8 +38,12 @@ class CallFailed(Exception):
         self.reason = reason
 
 
-class StepContext(Protocol):
-    """What a strategy may use while it runs for one sample."""
+class SampleContext(Protocol):
+    """What a strategy may use while it runs for one sample (its ``ctx``).
+
+    The engine's implementation is ``vlmfer.engine.EngineContext``; tests may
+    bring their own. (``StepContext`` is this protocol's old name.)
+    """
 
     @property
     def sample(self) -> Sample: ...
@@ -55,7 +60,14 @@ class StepContext(Protocol):
 
 
 class Verdict(Record):
-    """What a strategy decides for one sample; the engine adds the steps."""
+    """What a strategy decides for one sample: the label or the non-answer, and why.
+
+    It carries no ids, steps or cost: the strategy does not know them. The engine
+    wraps it into the ``vlmfer.Prediction`` that ``predictions.jsonl`` stores,
+    adding ``sample_id``, ``gold``, ``group``, every ``Step`` (prompt hash, response,
+    usage, latency, cache hit) and ``cost_usd`` (their sum). ``pred``, ``outcome``,
+    ``reason``, ``scores`` and ``extra`` are copied over as they are.
+    """
 
     pred: str | None
     outcome: Outcome
@@ -73,7 +85,11 @@ class Requirements(Record):
 
 
 class Strategy(ABC):
-    """Turns one ``Sample`` into one ``Verdict`` through predictor calls."""
+    """Turns one ``Sample`` into one ``Verdict`` through predictor calls.
+
+    ``run`` is the strategy's whole job for one sample; ``vlmfer run`` (the command)
+    and ``vlmfer.Run`` (its result) are about a whole dataset.
+    """
 
     name: ClassVar[str]
     Options: ClassVar[type[BaseModel]]
@@ -97,4 +113,12 @@ class Strategy(ABC):
         return {"name": self.name, "options": self.options.model_dump(mode="json")}
 
     @abstractmethod
-    async def run(self, sample: Sample, ctx: StepContext) -> Verdict: ...
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict: ...
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StepContext":  # renamed: it is per sample, not per step
+        warnings.warn("vlmfer.strategies.base.StepContext is deprecated; use SampleContext",
+                      DeprecationWarning, stacklevel=2)
+        return SampleContext
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from vlmfer.errors import MediaError
 from vlmfer.labels import tied_top
-from vlmfer.strategies.base import Requirements, StepContext, Verdict
+from vlmfer.paths import cache_dir
+from vlmfer.strategies.base import Requirements, SampleContext, Verdict
 from vlmfer.strategies.common import (
     MORE_TOKENS,
     REASONING_MAX_TOKENS,
@@ -40,7 +41,7 @@ from vlmfer.strategies.common import (
     parse,
     run_media,
 )
-from vlmfer.strategies.content_free import FILLS, Fill, cache_dir, content_free_media
+from vlmfer.strategies.content_free import FILLS, Fill, content_free_media
 from vlmfer.types import Media, Prompt, Response, Sample
 
 #: The smallest probability a label gets, so that calibration never divides by zero.
@@ -236,7 +237,7 @@ class Calibrated(BuiltinStrategy):
         out["content_free_inputs"] = list(o.content_free) if o.calibration != "none" else []
         return out
 
-    async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
         prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen,
@@ -312,7 +313,7 @@ class Calibrated(BuiltinStrategy):
         return Verdict(pred=tied[0], outcome="ok", scores=calibrated, extra=extra)
 
     async def _content_free(
-        self, prompt: Prompt, fill: str, media: Media, ctx: StepContext, method: str
+        self, prompt: Prompt, fill: str, media: Media, ctx: SampleContext, method: str
     ) -> dict[str, float] | str:
         """One content-free input's distribution, or why it has none."""
         cf_prompt = prompt.model_copy(update={"media": [media]})
@@ -337,7 +338,7 @@ class Calibrated(BuiltinStrategy):
         self,
         prompt: Prompt,
         response: Response,
-        ctx: StepContext,
+        ctx: SampleContext,
         step: str,
         sample_step: str,
         *,

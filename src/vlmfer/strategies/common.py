@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import random
@@ -10,9 +9,9 @@ from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from vlmfer.errors import ConfigError
+from vlmfer.errors import ConfigError, option_problems
 from vlmfer.labels import CAER_LABELS, NEUTRAL, parse_label, rule_of
-from vlmfer.strategies.base import StepContext, Strategy, Verdict
+from vlmfer.strategies.base import SampleContext, Strategy, Verdict
 from vlmfer.strategies.templates import Template, load_template, render_values, template_refs
 from vlmfer.types import (
     GenerationOptions,
@@ -93,9 +92,9 @@ def media_word(setting: str, sample: Sample, spec: MediaSpec) -> str:
     return "frames" if spec.video_mode == "frames" else "video"
 
 
-def run_media(ctx: StepContext) -> MediaSpec | None:
+def run_media(ctx: SampleContext) -> MediaSpec | None:
     """The run's media settings, which the engine's context carries (None: the option's)."""
-    spec = getattr(ctx, "media_spec", None)  # not every StepContext carries them yet
+    spec = getattr(ctx, "media_spec", None)  # not every SampleContext carries them yet
     return spec if isinstance(spec, MediaSpec) else None
 
 
@@ -227,18 +226,8 @@ class BuiltinStrategy(Strategy):
     @classmethod
     def _options_error(cls, e: ValidationError) -> str:
         valid = list(cls.Options.model_fields)
-        problems = []
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(f"unknown option {loc!r}{hint}")
-            else:
-                problems.append(f"option {loc!r}: {err['msg']} (got {err.get('input')!r})")
-        return (
-            f"strategy {cls.name!r}: {'; '.join(problems)}. Valid options: {', '.join(valid)}"
-        )
+        return (f"strategy {cls.name!r}: {option_problems(e.errors(), valid)}. "
+                f"Valid options: {', '.join(valid)}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -269,7 +258,7 @@ class BuiltinStrategy(Strategy):
         return int(v)
 
     async def ask(
-        self, ctx: StepContext, prompt: Prompt, *, step: str, role: str = "main"
+        self, ctx: SampleContext, prompt: Prompt, *, step: str, role: str = "main"
     ) -> tuple[Response, str]:
         """Ask ``prompt``; return the answer and the name of the step that gave it.
 

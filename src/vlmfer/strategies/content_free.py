@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from vlmfer.errors import MediaError
+from vlmfer.paths import cache_dir
 from vlmfer.types import Media
 
 #: Mid-grey, in 8-bit RGB.
@@ -36,16 +37,6 @@ FILLS: tuple[Fill, ...] = get_args(Fill)
 _LEVEL = {"grey": GREY, "black": 0, "white": 255}
 
 _lock = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """``$VLMFER_CACHE_DIR``, else the user cache folder for "vlmfer"."""
-    env = os.environ.get("VLMFER_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vlmfer"))
 
 
 def content_free_media(media: Media, fill: Fill = "grey") -> Media:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from vlmfer.errors import ConfigError
 from vlmfer.labels import map_description
-from vlmfer.strategies.base import StepContext, Verdict
+from vlmfer.strategies.base import SampleContext, Verdict
 from vlmfer.strategies.common import (
     BuiltinStrategy,
     CommonOptions,
@@ -95,7 +95,7 @@ class FreeDescription(BuiltinStrategy):
             return {"mapper": o.mapper_model}
         return {}
 
-    async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         prompt = self.prompt("describe", sample, step="describe", media_spec=run_media(ctx))
         response, describe_step = await self.ask(ctx, prompt, step="describe")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterStrategies, hookimpl
 
 
 @hookimpl
-def register_strategies(register: Register) -> None:
+def register_strategies(register: RegisterStrategies) -> None:
     from vlmfer.strategies.calibrated import Calibrated
     from vlmfer.strategies.free_description import FreeDescription
     from vlmfer.strategies.single_shot import SingleShot, SixClass

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
-from vlmfer.strategies.base import Requirements, StepContext, Verdict
+from vlmfer.strategies.base import Requirements, SampleContext, Verdict
 from vlmfer.strategies.common import (
     BuiltinStrategy,
     CommonOptions,
@@ -30,7 +30,7 @@ class SingleShotOptions(CommonOptions):
 async def ask_label(
     strategy: BuiltinStrategy,
     sample: Sample,
-    ctx: StepContext,
+    ctx: SampleContext,
     *,
     step: str,
     labels: tuple[str, ...],
@@ -74,7 +74,7 @@ class SingleShot(BuiltinStrategy):
         c = self.options.constrained
         return Requirements(enum_output=c == "enum", json_schema=c == "json_schema")
 
-    async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
         return await ask_label(
             self, sample, ctx, step="answer", labels=self.labels,
             constrained=self.options.constrained,

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from vlmfer.labels import NEUTRAL
-from vlmfer.strategies.base import Requirements, StepContext, Verdict
+from vlmfer.strategies.base import Requirements, SampleContext, Verdict
 from vlmfer.strategies.calibrated import label_distribution
 from vlmfer.strategies.common import (
     declines,
@@ -61,7 +61,7 @@ class TwoStage(SingleShot):
         base = super().requirements()
         return base.model_copy(update={"logprobs": self.options.gate == "logprobs"})
 
-    async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         gen = self.generation("gate")
         if o.gate == "logprobs":

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterDatasets, hookimpl
 
 if TYPE_CHECKING:
     from vlmfer.datasets.base import Dataset
@@ -42,7 +42,7 @@ def fer2013_dataset(root: Any = None, split: str | None = None, **options: Any) 
 # The factories are not named after the modules rafdb/fer2013: importing a submodule binds its
 # name on this package and would shadow a function of the same name.
 @hookimpl
-def register_datasets(register: Register) -> None:
+def register_datasets(register: RegisterDatasets) -> None:
     """Register ``raf-db`` and ``fer2013``."""
     register("raf-db", raf_db_dataset)
     register("fer2013", fer2013_dataset)

@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 
 from vlmfer.errors import ConfigError, MissingDependencyError
-from vlmfer.hookspecs import Register, hookimpl
+from vlmfer.hookspecs import RegisterPredictors, hookimpl
 from vlmfer.predictors.base import Predictor
 
 from vlmfer_transformers.options import HFOptions
@@ -57,6 +57,6 @@ def hf_factory(model: str, **options: Any) -> Predictor:
 
 
 @hookimpl
-def register_predictors(register: Register) -> None:
+def register_predictors(register: RegisterPredictors) -> None:
     """Register the ``hf`` provider."""
     register("hf", hf_factory)

@@ -35,7 +35,12 @@ import transformers
 from PIL import Image
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-from vlmfer.errors import ConfigError, MissingDependencyError, PredictorError
+from vlmfer.errors import (
+    ConfigError,
+    MissingDependencyError,
+    MissingResourceError,
+    PredictorError,
+)
 from vlmfer.media import parse_frame_spec, prepare_media
 from vlmfer.predictors.base import Predictor
 from vlmfer.types import Capabilities, Prompt, Response, Usage
@@ -79,10 +84,12 @@ def resolve_model_dir(model: str) -> Path:
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ConfigError(
-                f"hf/{model}: the folder {path.resolve()} has no config.json, so it is not a "
-                "saved transformers model. Point hf/ at the folder that holds config.json, "
-                "the weights and the processor files (as written by save_pretrained)"
+            raise MissingResourceError(
+                f"hf/{model}: config.json", path.resolve() / "config.json",
+                "point hf/ at the folder that holds config.json, the weights and the processor "
+                "files (as written by save_pretrained)",
+                problem=f"the folder {path.resolve()} has no config.json, so it is not a saved "
+                "transformers model",
             )
         return path.resolve()
     if path.exists():
@@ -94,14 +101,16 @@ def resolve_model_dir(model: str) -> Path:
         try:
             return Path(snapshot_download(model, local_files_only=True))
         except (LocalEntryNotFoundError, OSError, ValueError):
-            raise ConfigError(
-                f"hf/{model}: there is no folder {path.resolve()} and no copy of the Hub repo "
-                f"{model!r} in the local Hugging Face cache ({constants.HF_HUB_CACHE}). "
-                + _download_hint(model)
+            raise MissingResourceError(
+                f"hf/{model}: the model", path.resolve(), _download_hint(model),
+                problem=f"there is no folder {path.resolve()} and no copy of the Hub repo "
+                f"{model!r} in the local Hugging Face cache ({constants.HF_HUB_CACHE})",
             ) from None
-    raise ConfigError(
-        f"hf/{model}: there is no folder {path.resolve()}. Give the path of a saved model "
-        "folder (it holds config.json), e.g. hf/models/qwen2-vl. " + _download_hint(model)
+    raise MissingResourceError(
+        f"hf/{model}: the model folder", path.resolve(),
+        "give the path of a saved model folder (it holds config.json), e.g. "
+        "hf/models/qwen2-vl. " + _download_hint(model),
+        problem=f"there is no folder {path.resolve()}",
     )
 
 
@@ -531,7 +540,7 @@ class HFPredictor(Predictor):
             details["answer"] = "argmax of the label scores"
         answer = json.dumps({"label": label}) if prompt.constraint.kind == "json_schema" else label
         return Response(
-            text=answer, label=label, logprobs=scores, finish_reason="stop",
+            text=answer, logprobs=scores, finish_reason="stop",
             usage=Usage(input_tokens=input_tokens, output_tokens=0),
             model_version=self._version(), details=details,
         )
