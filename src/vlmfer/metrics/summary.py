@@ -36,6 +36,7 @@ from vlmfer.metrics.core import (
     uar,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
+from vlmfer.metrics.topk import top_k_summary
 from vlmfer.metrics.stats import (
     bootstrap_distribution,
     group_index,
@@ -259,7 +260,7 @@ _STRUCTURAL = frozenset({
     "n", "n_unlabelled", "war", "ci", "bootstrap", "ci_resampling", "n_groups",
     "gold_neutral_rate", "outcomes", "error_reasons", "excluding_neutral", "answered_only",
     "usage", "cost_usd", "cost_known_calls", "predicted_distribution", "gold_distribution",
-    "calibration", "conventions", "metrics",
+    "calibration", "conventions", "metrics", "top_k",
 })
 
 
@@ -462,5 +463,9 @@ def summarize(
         "gold_distribution": {lab: int(support[i]) for i, lab in enumerate(labs)},
         "calibration": _calibration(preds, scored, labs, neutral if has_neutral else None),
     }
+    top_k = top_k_summary(scored, labs, n_boot=n_boot, seed=seed, level=level,
+                          answered=ANSWERED_OUTCOMES)
+    if top_k is not None:  # ranked answers (an imported top-5 list)
+        result["top_k"] = top_k
     out: dict[str, Any] = to_jsonable(result)
     return out
