@@ -36,7 +36,6 @@ from vlmfer.metrics.core import (
     uar,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
-from vlmfer.metrics.topk import top_k_summary
 from vlmfer.metrics.stats import (
     bootstrap_distribution,
     group_index,
@@ -45,6 +44,7 @@ from vlmfer.metrics.stats import (
     resampled_values,
     resolve_metric,
 )
+from vlmfer.metrics.topk import top_k_summary
 from vlmfer.types import OUTCOMES, Prediction
 
 #: The metrics every metrics.json holds, in this order. A run's ``metrics`` add to them.

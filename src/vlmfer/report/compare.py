@@ -1,4 +1,8 @@
-"""``vlmfer compare A B``: are two runs on the same samples really different?
+"""``vlmfer compare A B [C ...]``: one table for many runs, and are two runs really different?
+
+``compare`` builds the table of :mod:`vlmfer.report.table` (a row per run, pairwise
+tests on shared samples, Holm-adjusted). ``compare_runs`` is the detailed test of two
+runs on the same samples, whose JSON ``vlmfer compare A B --json`` has always printed.
 
 Runs are paired sample by sample (same sample id, same gold label). Two tests:
 
@@ -16,7 +20,7 @@ numbers are not paired.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +154,26 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
         "ci_resampling": "groups" if any(g is not None for g in groups) else "samples",
     })
     return result
+
+
+def compare(paths: Sequence[Path | str], *, n_boot: int = 2000, seed: int = 0
+            ) -> dict[str, Any]:
+    """The comparison table of ``paths`` (see ``vlmfer.report.table.build_table``).
+
+    For exactly two runs on the same dataset and labels, the keys of ``compare_runs``
+    (``a``, ``b``, ``n_paired``, ``mcnemar``, ``diff``...) are there too, as
+    ``vlmfer compare A B --json`` has always printed them.
+    """
+    from vlmfer.report.table import build_table
+
+    table = build_table(paths, n_boot=n_boot, seed=seed)
+    if len(paths) == 2:
+        try:
+            legacy = compare_runs(paths[0], paths[1], n_boot=n_boot, seed=seed)
+        except ConfigError:
+            return table  # not paired: the table says why
+        return {**legacy, **table}
+    return table
 
 
 def _jsonable(obj: Any) -> Any:
