@@ -285,6 +285,9 @@ def import_answers(
         return by_id
 
     by_answer = keyed(answer_rows, "answers")
+    for row in answer_rows:  # every column is checked before anything is scored
+        _column(row, gold_column, "--gold-column")
+        _column(row, answer_column, "--answer-column")
     by_sample = keyed(sample_rows, "samples") if sample_rows is not None else None
     gold_rows = list(by_sample.values()) if by_sample is not None else answer_rows
     golds = [_cell(_column(r, gold_column, "--gold-column")) for r in gold_rows]

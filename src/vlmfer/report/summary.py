@@ -38,7 +38,9 @@ def _slim(p: Prediction) -> Prediction:
     steps = [Step(name=s.name, model=s.model, prompt_hash=s.prompt_hash, text_sent="",
                   status=s.status, usage=s.usage, cached=s.cached, cost_usd=s.cost_usd)
              for s in p.steps]
-    return p.model_copy(update={"steps": steps, "reason": None})
+    # error_reasons counts the reasons of errors: keep those (they are short).
+    reason = p.reason if p.outcome == "error" else None
+    return p.model_copy(update={"steps": steps, "reason": reason})
 
 
 def write_metrics(rundir: RunDir) -> dict[str, Any]:
