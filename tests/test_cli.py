@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-COMMANDS = ["demo", "run", "report", "compare", "models", "plugins", "emulator", "batch",
+COMMANDS = ["demo", "run", "report", "compare", "import", "study", "models", "plugins",
+            "emulator", "batch",
             "cleanup-uploads"]
 
 

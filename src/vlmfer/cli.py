@@ -256,6 +256,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(write_markdown(run.dir))
     print(f"metrics: {run.dir.metrics_path}")
     print(f"report:  {path}")
+    if args.figure_format:
+        from vlmfer.report.plots import write_figures
+
+        formats = [f.strip().lower() for f in args.figure_format.split(",") if f.strip()]
+        for figure in write_figures(run.metrics, run.path, formats):
+            print(f"figure:  {figure}")
     return EXIT_OK
 
 
@@ -310,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="compute this registered metric too (repeatable); replaces the set the "
                    "run recorded")
+    p.add_argument("--figure-format", metavar="FORMATS",
+                   help="also write the figures into RUN_DIR in these formats, e.g. "
+                   "png,pdf,svg (PDF and SVG are vector, for papers)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("compare", help="one table for many runs; paired tests, Holm-adjusted")
