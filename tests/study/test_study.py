@@ -201,9 +201,8 @@ def test_study_to_pandas_and_load_runs(tmp_path: Path, images: Path) -> None:
     for col in ("model", "snapshot", "strategy", "dataset", "outcome", "how", "input_tokens",
                 "output_tokens", "latency_s", "cost_usd", "cached"):
         assert col in df.columns, col
-    assert set(df["model"]) == {"openai/gpt-5.2"} and set(df["how"]) <= {
-        "exact", "normalized", "synonym", "typo", "prefix", "leading", "first-line",
-        "sentence", None} | set(df["how"])
+    assert set(df["model"]) == {"openai/gpt-5.2"} and set(df["strategy"]) == {"single-shot"}
+    assert df["how"].notna().all()  # which parse rule read each answer
     assert (df["input_tokens"] > 0).all()
     same = vlmfer.load_runs(study.out)  # a study folder stands for its runs
     assert len(same) == 7 and list(same.columns) == list(df.columns)
