@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from support import vlmfer
 
-COMMANDS = ["demo", "run", "report", "compare", "models", "plugins", "emulator", "batch",
+COMMANDS = ["demo", "run", "report", "compare", "import", "study", "models", "plugins",
+            "emulator", "batch",
             "cleanup-uploads"]
 
 

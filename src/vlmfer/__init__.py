@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "vlmfer.evaluation",
     "evaluate_async": "vlmfer.evaluation",
     "Run": "vlmfer.results",
+    "load_runs": "vlmfer.results",
     # registry
     "hookimpl": "vlmfer.hookspecs",
     "get_dataset": "vlmfer.plugins",
@@ -87,6 +88,7 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.plugins import get_strategy as get_strategy
     from vlmfer.predictors.base import Predictor as Predictor
     from vlmfer.results import Run as Run
+    from vlmfer.results import load_runs as load_runs
     from vlmfer.strategies.base import Requirements as Requirements
     from vlmfer.strategies.base import SampleContext as SampleContext
     from vlmfer.strategies.base import Strategy as Strategy

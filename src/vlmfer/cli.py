@@ -196,7 +196,68 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from vlmfer.report.cli import cmd_compare
 
+    if len(args.runs) < 2:
+        raise ConfigError("compare needs two or more run folders: vlmfer compare RUN_A RUN_B "
+                          "[RUN_C ...]")
     return cmd_compare(args)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from vlmfer.importing import import_answers
+
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
+    run = import_answers(
+        args.answers, args.out, samples=args.samples, id_column=args.id_column,
+        gold_column=args.gold_column, answer_column=args.answer_column,
+        answer_format=args.answer_format, labels=labels, label_map=args.label_map,
+        model=args.model,
+    )
+    m = run.metrics
+    a = m.get("answered_only") or {}
+    print(f"{run.path}: n={m['n']}  WAR={m['accuracy']:.4f}  UAR={m['uar']:.4f}  "
+          "(non-answers count as wrong)")
+    print(f"answered only: n={a.get('n')}  WAR={a.get('accuracy') or 0:.4f}  "
+          f"UAR={a.get('uar') or 0:.4f}")
+    print("outcomes: " + ", ".join(f"{k}={v}" for k, v in m.get("outcomes", {}).items()))
+    top = (m.get("top_k") or {}).get("accuracy")
+    if top:
+        print("top-k: " + ", ".join(f"top-{k}={v:.4f}" for k, v in top.items()))
+    print(f"report: {run.path / 'report.html'}")
+    return EXIT_OK
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from vlmfer.report.table import render_table
+    from vlmfer.study import dry_run_study, load_study, run_study, write_outputs
+
+    study = load_study(args.file, sets=args.set)
+    if args.dry_run:
+        print(dry_run_study(study))
+        return EXIT_OK
+    if args.report:
+        data = write_outputs(study)
+    else:
+        try:
+            data = run_study(study, command=sys.argv)
+        except KeyboardInterrupt:
+            print("vlmfer: interrupted; every finished sample is saved. Resume with:\n  "
+                  + " ".join(sys.argv), file=sys.stderr)
+            return 130
+    if data["table"] is not None:
+        print(render_table(data["table"], args.format), end="")
+    print(f"study: {study.out / 'study.md'}\nindex: {study.out / 'index.html'}")
+    rows = (data["table"] or {}).get("runs", [])
+    errors = sum(1 for r in rows if _run_errors(r["path"]))
+    if errors:
+        print(f"{errors} run(s) have samples that ended in an error; run the study again to "
+              "retry them", file=sys.stderr)
+    return EXIT_ERRORS if errors and not args.report else EXIT_OK
+
+
+def _run_errors(path: str) -> int:
+    from vlmfer.results import Run
+
+    return int(Run(path).metrics.get("outcomes", {}).get("error", 0))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -227,6 +288,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(write_markdown(run.dir))
     print(f"metrics: {run.dir.metrics_path}")
     print(f"report:  {path}")
+    if args.figure_format:
+        from vlmfer.report.plots import write_figures
+
+        formats = [f.strip().lower() for f in args.figure_format.split(",") if f.strip()]
+        for figure in write_figures(run.metrics, run.path, formats):
+            print(f"figure:  {figure}")
     return EXIT_OK
 
 
@@ -281,13 +348,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="compute this registered metric too (repeatable); replaces the set the "
                    "run recorded")
+    p.add_argument("--figure-format", metavar="FORMATS",
+                   help="also write the figures into RUN_DIR in these formats, e.g. "
+                   "png,pdf,svg (PDF and SVG are vector, for papers)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("compare", help="paired significance test between two runs")
-    p.add_argument("run_a", help="the first run folder")
-    p.add_argument("run_b", help="the second run folder (same samples, for paired tests)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = sub.add_parser("compare", help="one table for many runs; paired tests, Holm-adjusted")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="two or more run folders (vlmfer run or vlmfer import)")
+    p.add_argument("--format", choices=("markdown", "latex", "csv", "json"),
+                   help="table format (default: markdown)")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page "
+                   "with the table and every run's confusion matrix")
+    p.add_argument("--json", action="store_true", help="print the result as JSON "
+                   "(= --format json)")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("import", help="score answers that already exist -> a run folder")
+    p.add_argument("answers", help="CSV or JSONL file, one row per answered sample")
+    p.add_argument("--out", required=True, help="the run folder to write")
+    p.add_argument("--samples", help="the full sample list (same id and gold columns); a "
+                   "sample without an answer becomes a non-answer")
+    p.add_argument("--id-column", default="id", help="column of the sample id "
+                   "(default: %(default)s)")
+    p.add_argument("--gold-column", default="gold", help="column of the gold label "
+                   "(default: %(default)s)")
+    p.add_argument("--answer-column", default="answer", help="column of the answer "
+                   "(default: %(default)s)")
+    p.add_argument("--answer-format", default="text", choices=("text", "label", "ranked"),
+                   help="raw model text, a label, or a comma-separated ranked list, best first "
+                   "(default: %(default)s)")
+    p.add_argument("--labels", help="the label set and its order, e.g. Anger,Disgust,... "
+                   "(default: the sorted set of gold values)")
+    p.add_argument("--label-map", help="other spellings onto the labels, case-insensitive, "
+                   "e.g. Happiness=Happy,Sadness=Sad,Angry=Anger")
+    p.add_argument("--model", help="the model that gave the answers, for the manifest and "
+                   "the table (default: imported)")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("study", help="a series of experiments under shared budgets -> "
+                       "one table")
+    p.add_argument("file", metavar="STUDY.toml", help="the study file (docs/study.md)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="count and cost estimate of the whole study; sends nothing")
+    p.add_argument("--report", action="store_true", help="rebuild study.json, study.md and "
+                   "index.html from the run folders; asks nothing")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an option in every experiment, e.g. dataset.limit=20")
+    p.add_argument("--format", choices=("markdown", "latex", "csv", "json"),
+                   default="markdown", help="how to print the table (default: %(default)s)")
+    p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("models", help="known model ids, prices, snapshots, retirement dates")
     p.add_argument("--json", action="store_true", help="print the table as JSON")

@@ -1,29 +1,30 @@
-"""``vlmfer demo``: the seed study's experiments, offline, end to end.
+"""``vlmfer demo``: the seed study's experiments, offline, end to end, as a study.
 
 It draws a small CAER-S-like image set and a CAER-like AVI set, starts the
 loopback emulator with a policy that imitates a Neutral-biased VLM over a gold
 oracle, and runs the experiments through the real OpenAI and Gemini SDK
-backends. The answers come from a simulator, and the summary says so.
+backends, as one ``vlmfer study`` (``vlmfer.study``) whose table it prints. The answers
+come from a simulator, and the table says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
-from vlmfer.engine.cache import ResponseCache
-from vlmfer.engine.core import EngineOptions
 from vlmfer.engine.preflight import media_spec_of
-from vlmfer.evaluation import evaluate_async
-from vlmfer.plugins import get_dataset, get_predictor, get_strategy
+from vlmfer.plugins import get_dataset, get_strategy
 from vlmfer.presets import DEFAULT_GEMINI_MODEL, DEFAULT_OPENAI_MODEL
-from vlmfer.results import Run
+from vlmfer.report.table import to_markdown
+from vlmfer.study import Study, build_experiments, run_study_async
 from vlmfer.types import MediaSpec
 
 DEMO_KEY = "demo-key-not-secret"
@@ -111,7 +112,60 @@ def _oracle(datasets: dict[str, Dataset], spec: MediaSpec) -> dict[str, str]:
     return oracle
 
 
-async def _run_all(out: Path, *, quiet: bool) -> list[tuple[DemoExperiment, Run]]:
+#: The demo's experiments: the seed study's, each numbered once (its folder name).
+DEMO_STUDY: tuple[tuple[str, DemoExperiment], ...] = (
+    ("1-gemini-caer-single-shot", EXPERIMENTS[0]),
+    ("2-openai-caer-s-single-shot", EXPERIMENTS[1]),
+    ("3-openai-caer-s-six-class", EXPERIMENTS[2]),
+    ("4a-gemini-caer-two-stage", EXPERIMENTS[3]),
+    ("4b-openai-caer-s-two-stage", EXPERIMENTS[4]),
+    ("5-openai-caer-s-free-description", EXPERIMENTS[5]),
+)
+
+
+def demo_study(out: Path, images: Path, videos: Path, *, openai_url: str, gemini_url: str,
+               quiet: bool = True) -> Study:
+    """The demo as a study: the seed experiments against the emulator's two APIs."""
+    entries = []
+    for name, exp in DEMO_STUDY:
+        provider = exp.model.partition("/")[0]
+        tables: dict[str, Any] = {
+            "dataset": {"name": exp.dataset, "split": "test",
+                        "root": str(images if exp.dataset == "caer-s" else videos)},
+            "model": {"name": exp.model,
+                      "base_url": openai_url if provider == "openai" else gemini_url},
+            "strategy": {"name": exp.strategy, **exp.options},
+        }
+        if exp.classes:
+            tables["dataset"]["classes"] = exp.classes
+        entries.append((name, tables))
+    defaults = {"run": {"concurrency": 8, "n_boot": 500, "quiet": quiet}}
+    experiments = build_experiments(entries, defaults, out, where="vlmfer demo")
+    return Study("vlmfer-demo", out, experiments,
+                 description="The seed study's experiments against vlmfer's loopback "
+                 "emulator: SIMULATED answers, not a real model.", simulated=True)
+
+
+@contextlib.contextmanager
+def _demo_keys() -> Iterator[None]:
+    """The emulator's key for this process only; nothing can reach a real API."""
+    names = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_BASE_URL",
+             "GOOGLE_GEMINI_BASE_URL")
+    saved = {k: os.environ.get(k) for k in names}
+    for var in names:
+        os.environ.pop(var, None)
+    os.environ["OPENAI_API_KEY"] = os.environ["GEMINI_API_KEY"] = DEMO_KEY
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+async def _run_all(out: Path, *, quiet: bool) -> dict[str, Any]:
     from vlmfer.emulator import Emulator, EmulatorConfig
 
     images, videos = _make_data(out / "data")
@@ -121,56 +175,33 @@ async def _run_all(out: Path, *, quiet: bool) -> list[tuple[DemoExperiment, Run]
     }
     spec = media_spec_of(get_strategy("single-shot"))
     oracle = _oracle(datasets, spec)
-    cache = ResponseCache(out / ".cache" / "responses.sqlite3")
     matrix = out / "data" / "simulated_confusion.json"
     matrix.write_text(json.dumps(simulated_confusion(), indent=1))
     config = EmulatorConfig(policy=f"confusion:{matrix}", oracle=oracle, seed=0,
                             api_key=DEMO_KEY)
-    results: list[tuple[DemoExperiment, Run]] = []
     with Emulator(config, port=0) as emu:
-        for exp in EXPERIMENTS:
-            provider = exp.model.partition("/")[0]
-            base_url = emu.openai_base_url if provider == "openai" else emu.gemini_base_url
-            predictor = get_predictor(exp.model, base_url=base_url, api_key=DEMO_KEY)
-            strategy = get_strategy(exp.strategy, **exp.options)
-            dataset = datasets[exp.dataset]
-            if exp.classes:
-                root = images if exp.dataset == "caer-s" else videos
-                dataset = get_dataset(exp.dataset, root=root, split="test", classes=exp.classes)
-            roles = {role: get_predictor(spec_, base_url=base_url, api_key=DEMO_KEY)
-                     for role, spec_ in strategy.roles().items()}
-            options = EngineOptions(concurrency=8, progress=not quiet, n_boot=500)
-            run = await evaluate_async(dataset, predictor, strategy, out=out / exp.folder,
-                                       options=options, roles=roles, cache=cache)
-            results.append((exp, run))
-    return results
+        study = demo_study(out, images, videos, openai_url=emu.openai_base_url,
+                           gemini_url=emu.gemini_base_url, quiet=quiet)
+        return await run_study_async(study, cache_dir=out / ".cache")
 
 
 def run_demo(out: Path | str = "vlmfer-demo", *, quiet: bool = False) -> int:
-    """Run every seed experiment against the emulator; print a summary table."""
+    """Run the seed experiments as a study against the emulator; print its table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    # The demo never talks to a real API, whatever the shell has exported.
-    for var in ("OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"):
-        os.environ.pop(var, None)
     t0 = time.perf_counter()
-    results = asyncio.run(_run_all(out, quiet=quiet))
+    with _demo_keys():
+        data = asyncio.run(_run_all(out, quiet=quiet))
     elapsed = time.perf_counter() - t0
     print()
     print("vlmfer demo — answers come from the built-in SIMULATOR (a loopback emulator of the")
     print("OpenAI and Gemini APIs imitating a Neutral-biased VLM), not from a real model.")
     print()
-    header = f"{'experiment':<34} {'model':<24} {'n':>3} {'WAR':>6} {'UAR':>6} {'pred N%':>8}"
-    print(header)
-    print("-" * len(header))
-    for exp, run in results:
-        m = run.metrics
-        nr = m.get("neutral_rate")
-        print(f"{exp.title:<34} {exp.model:<24} {m['n']:>3} {m['accuracy']:>6.3f} "
-              f"{m['uar']:>6.3f} {'-' if nr is None else f'{nr * 100:.0f}%':>8}")
-    print()
-    for _, run in results:
-        print(f"report: {run.path / 'report.html'}")
+    if data["table"] is not None:
+        print(to_markdown(data["table"]))
+    for e in data["experiments"]:
+        print(f"report: {out / e['folder'] / 'report.html'}")
+    print(f"study:  {out / 'index.html'}")
     print(f"\ndone in {elapsed:.1f} s. Run it for real: see docs/quickstart.md")
     return 0
 

@@ -47,6 +47,9 @@ EXPECTED_TOML = {
     "10_claude_caer_s_single_shot.toml",
 }
 
+# Study files (`vlmfer study`): the whole seed series in one command.
+STUDY_TOML = {"seed_study.toml"}
+
 # script, extra arguments, provider, data folder (scripts name their model in code).
 SCRIPTS: list[tuple[str, list[str], str, str]] = [
     ("01_gemini_caer_single_shot.py", [], "gemini", "CAER"),
@@ -132,11 +135,11 @@ def _toml(name: str) -> dict[str, Any]:
 
 
 def test_every_experiment_has_its_files() -> None:
-    assert {p.name for p in EXAMPLES.glob("*.toml")} == EXPECTED_TOML
+    assert {p.name for p in EXAMPLES.glob("*.toml")} == EXPECTED_TOML | STUDY_TOML
     scripts = {p.name for p in EXAMPLES.glob("*.py")}
     assert scripts == {s for s, *_ in SCRIPTS} | OTHER_SCRIPTS
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for name in sorted(EXPECTED_TOML | scripts):
+    for name in sorted(EXPECTED_TOML | STUDY_TOML | scripts):
         assert name in readme, f"examples/README.md does not mention {name}"
 
 
@@ -245,7 +248,9 @@ def test_retired_seed_models_appear_only_as_commented_presets(path: Path) -> Non
                 f"{path.name}:{lineno}: a retired seed model outside a comment: {line.strip()}")
     if path.suffix == ".toml":
         config = _toml(path.name)
-        active = [config["model"]["name"], config["strategy"].get("mapper_model", "")]
+        tables = config.get("experiment", [config])  # a study file lists its experiments
+        active = [m for t in tables for m in (t["model"]["name"],
+                                              t["strategy"].get("mapper_model", ""))]
         assert not any(_RETIRED_RE.search(m) for m in active)
         if path.name not in NOT_SEED_MODELS:
             # The seed's model stays named as a preset, so the study stays reproducible.
@@ -325,3 +330,48 @@ def test_a_retired_seed_preset_fails_and_names_the_current_models(
              (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert {p["outcome"] for p in preds} == {"error"}
     assert all("gemini/gemini-3.5-flash" in p["reason"] for p in preds)
+
+
+def test_seed_study_runs_offline_and_writes_its_table(
+    data: Path, emulator: Emulator, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """The seed study file, unchanged, against the emulator: every experiment, one table."""
+    import shutil
+
+    shutil.copy(EXAMPLES / "seed_study.toml", tmp_path / "seed_study.toml")
+    shutil.copytree(EXAMPLES / "templates", tmp_path / "templates")
+    (tmp_path / "data").symlink_to(data)
+    study_env = {**env, "OPENAI_BASE_URL": emulator.openai_base_url,
+                 "GOOGLE_GEMINI_BASE_URL": emulator.gemini_base_url}
+    proc = subprocess.run([sys.executable, "-m", "vlmfer", "study", "seed_study.toml",
+                           "--set", f"dataset.limit={N}"], env=study_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = _toml("seed_study.toml")
+    out = tmp_path / "runs" / "seed_study"
+    names = [e["name"] for e in config["experiment"]]
+    for name in names:
+        _check_run(out / name)
+        assert (out / name / "report.html").is_file()
+    providers = {json.loads((out / n / "manifest.json").read_text())["model"]["name"]
+                 .partition("/")[0] for n in names}
+    assert providers == {"gemini", "openai"}
+    table = json.loads((out / "study.json").read_text())["table"]
+    assert [r["label"] for r in table["runs"]] == names
+    for name in names:
+        # † marks simulated answers (the emulator): every row here.
+        assert f"| {name} † |" in proc.stdout, proc.stdout
+    assert (out / "study.md").is_file() and (out / "index.html").is_file()
+
+
+def test_demo_is_a_study_and_prints_its_table(env: dict[str, str], tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "vlmfer", "demo", "--out", str(tmp_path / "d"),
+                           "--quiet"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "d" / "study.json").read_text())
+    names = [e["name"] for e in data["experiments"]]
+    assert len(names) == len(set(names)) == 6  # numbered once each
+    assert [n.split("-")[0] for n in names] == ["1", "2", "3", "4a", "4b", "5"]
+    assert all(r["simulated"] for r in data["table"]["runs"])
+    assert "SIMULATOR" in proc.stdout and "| 4a-gemini-caer-two-stage †" in proc.stdout

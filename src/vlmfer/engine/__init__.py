@@ -36,7 +36,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ResponseCache": ("vlmfer.engine.cache", "ResponseCache"),
     "cache_key": ("vlmfer.engine.cache", "cache_key"),
     "RateLimiter": ("vlmfer.engine.limits", "RateLimiter"),
-    "RunDir": ("vlmfer.engine.rundir", "RunDir"),
+    "RunFolder": ("vlmfer.engine.rundir", "RunFolder"),
+    "RunDir": ("vlmfer.engine.rundir", "RunDir"),  # deprecated name of RunFolder
     "read_predictions": ("vlmfer.engine.rundir", "read_predictions"),
 }
 
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # explicit re-exports, for type checkers only
     from vlmfer.engine.preflight import check_capabilities as check_capabilities
     from vlmfer.engine.run import Execution as Execution
     from vlmfer.engine.run import execute as execute
-    from vlmfer.engine.rundir import RunDir as RunDir
+    from vlmfer.engine.rundir import RunFolder as RunFolder
     from vlmfer.engine.rundir import read_predictions as read_predictions
 
 

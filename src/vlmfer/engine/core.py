@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
+from vlmfer.engine.budget import limiter_for
 from vlmfer.engine.cache import ResponseCache, SnapshotPins, cache_key
 from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
@@ -127,8 +128,8 @@ class Engine:
         self.options = options
         self.cache = cache
         self.media = run_media_spec(strategy, options.media)
-        self.limiter = RateLimiter(rpm=options.rpm, tpm=options.tpm,
-                                   window_s=options.rate_window_s)
+        self.limiter: RateLimiter = limiter_for(predictors, rpm=options.rpm, tpm=options.tpm,
+                                                window_s=options.rate_window_s)
         self._hashes: dict[Path, str] = {}
         self._inflight: dict[str, asyncio.Future[Response]] = {}
         self._rng = random.Random(options.seed)

@@ -45,6 +45,7 @@ from vlmfer.metrics.stats import (
     resampled_values,
     resolve_metric,
 )
+from vlmfer.metrics.topk import top_k_summary
 from vlmfer.types import OUTCOMES, Prediction
 
 #: The metrics every metrics.json holds, in this order. A run's ``metrics`` add to them.
@@ -262,7 +263,7 @@ _STRUCTURAL = frozenset({
     "n", "n_unlabelled", "war", "ci", "bootstrap", "ci_resampling", "n_groups",
     "gold_neutral_rate", "outcomes", "error_reasons", "excluding_neutral", "answered_only",
     "usage", "cost_usd", "cost_known_calls", "predicted_distribution", "gold_distribution",
-    "calibration", "conventions", "metrics",
+    "calibration", "conventions", "metrics", "top_k",
     "model_snapshots", "mixed_snapshots", "simulated", "sent_parameters",
 })
 
@@ -467,5 +468,9 @@ def summarize(
         "calibration": _calibration(preds, scored, labs, neutral if has_neutral else None),
         **provenance(preds),
     }
+    top_k = top_k_summary(scored, labs, n_boot=n_boot, seed=seed, level=level,
+                          answered=ANSWERED_OUTCOMES)
+    if top_k is not None:  # ranked answers (an imported top-5 list)
+        result["top_k"] = top_k
     out: dict[str, Any] = to_jsonable(result)
     return out

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Print the paired comparison of ``args.run_a`` and ``args.run_b``; exit code 0.
+    """Print the comparison table of ``args.runs`` (or ``run_a`` and ``run_b``); exit 0.
 
-    A ``ConfigError`` (different datasets, no shared samples) propagates, so the
-    CLI prints it and exits 2. With ``args.json`` (if the parser defines it)
-    the result is printed as JSON instead.
+    ``args.format`` is markdown (the default), latex, csv or json; ``args.json`` is
+    ``--format json``; ``args.html`` also writes the one-page HTML comparison. A
+    ``ConfigError`` (a folder that is not a run) propagates, so the CLI exits 2.
     """
-    from vlmfer.report.compare import compare_runs, format_comparison
+    from vlmfer.report.compare import compare
+    from vlmfer.report.table import render_table, write_html
 
-    result = compare_runs(Path(args.run_a), Path(args.run_b))
-    if getattr(args, "json", False):
+    runs = list(getattr(args, "runs", None) or [args.run_a, args.run_b])
+    paths = [Path(r) for r in runs]
+    result = compare(paths)
+    fmt = "json" if getattr(args, "json", False) else (getattr(args, "format", None)
+                                                       or "markdown")
+    if fmt == "json":
         print(json.dumps(result, indent=2))
     else:
-        print(format_comparison(result), end="")
+        sys.stdout.write(render_table(result, fmt))
+    html = getattr(args, "html", None)
+    if html:
+        links = {str(p): str((p / "report.html").resolve().as_uri()) for p in paths}
+        path = write_html(result, html, links=links)
+        print(f"html: {path}", file=sys.stderr)
     return 0

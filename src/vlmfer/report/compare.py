@@ -1,4 +1,8 @@
-"""``vlmfer compare A B``: are two runs on the same samples really different?
+"""``vlmfer compare A B [C ...]``: one table for many runs, and are two runs really different?
+
+``compare`` builds the table of :mod:`vlmfer.report.table` (a row per run, pairwise
+tests on shared samples, Holm-adjusted). ``compare_runs`` is the detailed test of two
+runs on the same samples, whose JSON ``vlmfer compare A B --json`` has always printed.
 
 Runs are paired sample by sample (same sample id, same gold label). Two tests:
 
@@ -16,12 +20,13 @@ numbers are not paired.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import ConfigError
+from vlmfer.metrics.summary import answer_of
 from vlmfer.types import Prediction
 
 LEVEL = 0.95
@@ -30,10 +35,6 @@ LEVEL = 0.95
 def _labels(manifest: Mapping[str, Any]) -> list[str]:
     labels = manifest.get("labels") or (manifest.get("dataset") or {}).get("labels") or []
     return [str(x) for x in labels]
-
-
-def _answer(p: Prediction) -> str:
-    return p.pred if p.outcome == "ok" and p.pred is not None else p.outcome
 
 
 def _check_same_dataset(a: Path, b: Path, ma: Mapping[str, Any], mb: Mapping[str, Any]) -> None:
@@ -105,7 +106,7 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
     from vlmfer.metrics.stats import mcnemar_exact, paired_bootstrap_diff
 
     a, b = Path(a), Path(b)
-    ra, rb = RunDir(a), RunDir(b)
+    ra, rb = RunFolder(a), RunFolder(b)
     ma, mb = ra.read_manifest(), rb.read_manifest()
     _check_same_dataset(a, b, ma, mb)
     labels = _labels(ma)
@@ -113,8 +114,8 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
     pairs, only_a, only_b = _pairs(a, b, pa, pb)
 
     y_true = [str(p.gold) for p, _ in pairs]
-    ans_a = [_answer(p) for p, _ in pairs]
-    ans_b = [_answer(q) for _, q in pairs]
+    ans_a = [answer_of(p) for p, _ in pairs]
+    ans_b = [answer_of(q) for _, q in pairs]
     ca = correctness(y_true, ans_a, labels=labels)
     cb = correctness(y_true, ans_b, labels=labels)
     # Samples of one group (stills of one clip) are not independent: resample groups.
@@ -150,6 +151,26 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
         "ci_resampling": "groups" if any(g is not None for g in groups) else "samples",
     })
     return result
+
+
+def compare(paths: Sequence[Path | str], *, n_boot: int = 2000, seed: int = 0
+            ) -> dict[str, Any]:
+    """The comparison table of ``paths`` (see ``vlmfer.report.table.build_table``).
+
+    For exactly two runs on the same dataset and labels, the keys of ``compare_runs``
+    (``a``, ``b``, ``n_paired``, ``mcnemar``, ``diff``...) are there too, as
+    ``vlmfer compare A B --json`` has always printed them.
+    """
+    from vlmfer.report.table import build_table
+
+    table = build_table(paths, n_boot=n_boot, seed=seed)
+    if len(paths) == 2:
+        try:
+            legacy = compare_runs(paths[0], paths[1], n_boot=n_boot, seed=seed)
+        except ConfigError:
+            return table  # not paired: the table says why
+        return {**legacy, **table}
+    return table
 
 
 def _jsonable(obj: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes, drawn with matplotlib's Agg canvas.
+"""The report's figures as PNG bytes (or PDF and SVG, for papers), drawn with matplotlib's
+Agg canvas.
 
 matplotlib is imported inside each function (``import vlmfer`` must stay
 light), and figures are built on ``matplotlib.figure.Figure`` with an Agg
@@ -36,13 +37,25 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _png(fig: Any) -> bytes:
+#: The figure formats vlmfer writes: PNG for the report, PDF and SVG (vector) for papers.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+
+def _png(fig: Any, fmt: str = "png") -> bytes:
+    if fmt not in FIGURE_FORMATS:
+        from vlmfer.errors import ConfigError
+
+        raise ConfigError(f"figure format {fmt!r}: choose from {', '.join(FIGURE_FORMATS)}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
+    # Fixed metadata: the same run gives the same PDF/SVG bytes.
+    meta: dict[str, Any] = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt, {})
+    fig.savefig(buf, format=fmt, dpi=_DPI, bbox_inches="tight", facecolor="white",
+                metadata=meta or None)
     return buf.getvalue()
 
 
-def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str = "") -> bytes:
+def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str = "",
+                  fmt: str = "png") -> bytes:
     """A confusion-matrix heat map: gold rows, predicted labels then non-answer columns.
 
     ``cm`` is metrics.json's ``confusion_matrix`` (``labels``, ``columns``,
@@ -113,7 +126,7 @@ def confusion_png(cm: Mapping[str, Any], *, normalize: bool = False, title: str 
         spine.set_visible(False)
     if title:
         ax.set_title(title, fontsize=11, loc="left")
-    return _png(fig)
+    return _png(fig, fmt)
 
 
 def _rect(i: int, j: int) -> Any:
@@ -128,6 +141,7 @@ def distribution_png(
     *,
     labels: Sequence[str],
     neutral: str = "Neutral",
+    fmt: str = "png",
 ) -> bytes:
     """Gold vs predicted share per label, plus the non-answers, as grouped bars.
 
@@ -175,10 +189,10 @@ def distribution_png(
         handles.append(Patch(color=NEUTRAL, label=f"predicted {neutral}"))
     handles.append(Patch(color=NON_ANSWER, label="non-answer"))
     ax.legend(handles=handles, frameon=False, fontsize=8, ncol=2, loc="upper left")
-    return _png(fig)
+    return _png(fig, fmt)
 
 
-def per_class_png(per_class: Mapping[str, Mapping[str, Any]]) -> bytes:
+def per_class_png(per_class: Mapping[str, Mapping[str, Any]], *, fmt: str = "png") -> bytes:
     """Per-class recall and precision as paired horizontal bars."""
     labels = list(per_class)
     fig = _figure(4.2, 0.9 + 0.36 * max(len(labels), 1))
@@ -207,4 +221,38 @@ def per_class_png(per_class: Mapping[str, Mapping[str, Any]]) -> bytes:
     ax.spines["right"].set_visible(False)
     ax.legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
               ncol=2)
-    return _png(fig)
+    return _png(fig, fmt)
+
+
+def write_figures(metrics: Mapping[str, Any], folder: Any, formats: Sequence[str]) -> list[Any]:
+    """Write the report's figures into ``folder`` in each of ``formats`` (png, pdf, svg):
+    ``confusion_matrix``, ``confusion_matrix_normalized``, ``distribution`` and
+    ``per_class``; return the paths written."""
+    from pathlib import Path
+
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad:
+        from vlmfer.errors import ConfigError
+
+        raise ConfigError(f"--figure-format {','.join(bad)}: choose from "
+                          f"{', '.join(FIGURE_FORMATS)} (comma-separated)")
+    cm = metrics.get("confusion_matrix") or {"labels": [], "columns": [], "matrix": []}
+    labels = list(cm.get("labels", []))
+    out = Path(folder)
+    written = []
+    for fmt in dict.fromkeys(formats):
+        figures = {
+            "confusion_matrix": confusion_png(cm, title="Counts", fmt=fmt),
+            "confusion_matrix_normalized": confusion_png(
+                cm, normalize=True, title="Row-normalised (% of gold row)", fmt=fmt),
+            "distribution": distribution_png(
+                metrics.get("gold_distribution") or {},
+                metrics.get("predicted_distribution") or {}, labels=labels, fmt=fmt),
+        }
+        if metrics.get("per_class"):
+            figures["per_class"] = per_class_png(metrics["per_class"], fmt=fmt)
+        for name, data in figures.items():
+            path = out / f"{name}.{fmt}"
+            path.write_bytes(data)
+            written.append(path)
+    return written

@@ -22,9 +22,12 @@ def compute_metrics(rundir: RunFolder) -> dict[str, Any]:
                           "written by `vlmfer run`, or it was edited")
     engine = manifest.get("engine", {})
     preds = (_slim(p) for p in rundir.iter_predictions())
+    # Imported label sets spell Neutral their own way ("neutral" in FERPlus).
+    neutral = next((str(x) for x in labels if str(x).casefold() == "neutral"), "Neutral")
     try:
         return summarize(preds, labels, seed=int(engine.get("seed", 0)),
-                         n_boot=int(engine.get("n_boot", 1000)), metrics=engine.get("metrics"))
+                         n_boot=int(engine.get("n_boot", 1000)), metrics=engine.get("metrics"),
+                         neutral=neutral)
     except MetricInputError as e:
         raise ConfigError(f"{rundir.predictions_path}: {e}") from e
 
@@ -37,7 +40,9 @@ def _slim(p: Prediction) -> Prediction:
                   model_version=s.model_version, simulated=s.simulated,
                   details={k: s.details[k] for k in ("sent", "dropped") if k in s.details})
              for s in p.steps]
-    return p.model_copy(update={"steps": steps, "reason": None})
+    # error_reasons counts the reasons of errors: keep those (they are short).
+    reason = p.reason if p.outcome == "error" else None
+    return p.model_copy(update={"steps": steps, "reason": reason})
 
 
 def write_metrics(rundir: RunFolder) -> dict[str, Any]:
