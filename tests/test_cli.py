@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support import vlmfer
 
-COMMANDS = ["demo", "run", "report", "compare", "import", "study", "models", "plugins",
+COMMANDS = ["demo", "run", "report", "compare", "import", "study", "view", "models", "plugins",
             "emulator", "batch",
             "cleanup-uploads"]
 

@@ -266,6 +266,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, quiet=args.quiet)
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from vlmfer.view.cli import main_from_args
+
+    return main_from_args(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -398,6 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("markdown", "latex", "csv", "json"),
                    default="markdown", help="how to print the table (default: %(default)s)")
     p.set_defaults(func=_cmd_study)
+    p = sub.add_parser("view", help="per-sample viewer of run folders on 127.0.0.1")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run folders; several runs on the same samples show side by side")
+    p.add_argument("--port", type=int, default=0,
+                   help="port on 127.0.0.1 (default: a free one, printed at start)")
+    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("models", help="known model ids, prices, snapshots, retirement dates")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
