@@ -43,13 +43,15 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from vlmfer.plugins import predictor_factories
     from vlmfer.predictors.catalog import known_models
-    from vlmfer.predictors.pricing import PRICES_AS_OF, price_table
+    from vlmfer.predictors.pricing import PRICES_AS_OF, PriceTable, price_table
 
     prices = price_table()
+    models = known_models(predictor_factories())
+    plugin_prices = PriceTable({m.name: m.prices for m in models if m.prices})
     rows = []
-    for m in known_models(predictor_factories()):
-        price = prices.lookup(m.provider, m.model)
-        rows.append({**m.model_dump(), "name": m.name, "retired": m.retired_on(),
+    for m in models:
+        price = prices.lookup(m.provider, m.model) or plugin_prices.lookup(m.provider, m.model)
+        rows.append({**m.model_dump(exclude={"prices"}), "name": m.name, "retired": m.retired_on(),
                      "price_per_1m": None if price is None else {
                          "input": price.input, "output": price.output, "date": price.date,
                          "source": price.source}})

@@ -41,7 +41,7 @@ def test_any_predictor_that_returns_a_job_client_offers_batch() -> None:
             raise NotImplementedError
 
     base = vlmfer.get_predictor("mock/fixed:Happy")
-    p = WithBatch(base.model, base.options)
+    p = WithBatch(base.model, base.options)  # type: ignore[attr-defined]
     client = job_client(p)
     assert client.provider == "elsewhere" and client.limits.max_requests == 3
 

@@ -286,3 +286,28 @@ def test_six_class_leaves_neutral_out_and_says_how_many(tmp_path: Path, data: Pa
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["dataset"]["excluded_gold"] == {"Neutral": 3}
     assert manifest["dataset"]["n"] == 18
+
+
+# ---------------------------------------------------------------- calibrated without logprobs
+
+def test_calibrated_without_logprobs_says_at_start_up_it_samples(tmp_path: Path,
+                                                                 data: Path) -> None:
+    """A predictor without log-probabilities (Claude, gpt-5.x): calibrated switches to its
+    sampling fallback before any request, says so, and records what ran."""
+    with emulator(tmp_path, policy="fixed:Happy") as emu:
+        args = run_args(data, emu, "--strategy", "calibrated", "--limit", "3",
+                        "--set", "model.supports_logprobs=false",
+                        "--set", "strategy.samples=2")
+        dry = vlmfer(*args, "--dry-run", cwd=tmp_path)
+        assert dry.returncode == 0, dry.stderr
+        assert "sampling fallback" in dry.stdout
+        assert emu.calls("chat") == []
+        proc = vlmfer(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "returns no log-probabilities" in proc.stderr
+        assert "sampling fallback" in proc.stderr
+        bodies = [c["body"] for c in emu.calls("chat")]
+    assert bodies and not any(b.get("logprobs") for b in bodies)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["strategy"]["options"]["fallback"] == "sampling"
+    assert {r["outcome"] for r in rows(tmp_path / "run")} == {"ok"}

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.batch import BatchCapable, JobPoll, JobRecord, RequestRecord
 from vlmfer.types import Prompt, Response
 
 KEY = "0123456789abcdef" * 4  # a cache key: 64 hex characters
 
 
-async def batch_round_trip(predictor: Any, prompt: Prompt) -> tuple[JobPoll, Response]:
+async def batch_round_trip(predictor: Predictor, prompt: Prompt) -> tuple[JobPoll, Response]:
     """batch_request → batch_jobs().submit/poll/results → parse_batch_result."""
     assert isinstance(predictor, BatchCapable)
+    name = predictor.name
     client = predictor.batch_jobs()
     assert client is not None
     try:
@@ -20,7 +20,7 @@ async def batch_round_trip(predictor: Any, prompt: Prompt) -> tuple[JobPoll, Res
         rec = RequestRecord(key=KEY, role="main", sample_id="s1", step="answer",
                             context=context, body=body)
         size = len(client.line(KEY, body)) + 1
-        job = JobRecord(chunk=0, role="main", model=predictor.name, tag="vlmfer-test-r1-j1",
+        job = JobRecord(chunk=0, role="main", model=name, tag="vlmfer-test-r1-j1",
                         start=0, end=1, offset=0, length=size, requests=1,
                         mode="inline" if size <= client.limits.inline_bytes else "file")
         await client.submit(job, [rec], lambda: None)

@@ -257,7 +257,7 @@ def test_without_logprobs_or_fallback_is_invalid(tiny_images: dict[str, Sample])
         vlmfer.get_strategy("calibrated"), tiny_images["Sad"], Scripted(["Sad"], logprobs=False)
     )
     assert (pred.pred, pred.outcome) == (None, "invalid")
-    assert "fallback='sampling'" in (pred.reason or "")
+    assert "strategy.fallback=sampling" in (pred.reason or "")
 
 
 @pytest.mark.parametrize(("policy", "outcome"), [("refuse", "refused"), ("block", "blocked")])

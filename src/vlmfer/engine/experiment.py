@@ -7,6 +7,7 @@ ends by writing metrics and the report.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from vlmfer.datasets.base import Dataset
 from vlmfer.engine.config import Experiment
 from vlmfer.engine.core import EngineOptions, RunSettings
 from vlmfer.engine.preflight import (
+    adapt_strategy,
     answerable,
     check_capabilities,
     left_out_note,
@@ -75,6 +77,12 @@ def build(exp: Experiment, *, notes: list[str] | None = None) -> Parts:
     for role, spec in strategy.roles().items():
         same = spec.partition("/")[0] == main_provider
         roles[role] = _predictor(spec, exp.model.base_url if same else None, {}, notes)
+    strategy, changed = adapt_strategy(strategy, {"main": predictor, **roles})
+    for note in changed:
+        if notes is not None:
+            notes.append(note)
+        else:
+            logging.getLogger("vlmfer").warning("vlmfer: %s", note)
     run = exp.run
     for name in run.metrics or ():
         get_metric(name)  # an unknown name fails before the first call, listing valid ones

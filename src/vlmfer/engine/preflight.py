@@ -52,6 +52,25 @@ def media_spec_of(strategy: Strategy) -> MediaSpec:
     return strategy_media_spec(strategy) or MediaSpec()
 
 
+def adapt_strategy(
+    strategy: Strategy, predictors: Mapping[str, Predictor]
+) -> tuple[Strategy, list[str]]:
+    """The strategy the main predictor can serve, and what was changed to get it.
+
+    A strategy that needs log-probabilities from a predictor without them may offer a
+    variant (``Strategy.adapt``: ``calibrated`` switches to its sampling fallback); the
+    change is said at start-up and recorded in the manifest's strategy options.
+    """
+    main = predictors["main"]
+    if not strategy.requirements().logprobs or main.capabilities.logprobs:
+        return strategy, []
+    adapted = strategy.adapt(main.capabilities)
+    if adapted is None:
+        return strategy, []
+    variant, note = adapted
+    return variant, [f"{main.name}: {note}"]
+
+
 def check_capabilities(
     dataset: Dataset | None, strategy: Strategy, predictors: dict[str, Predictor],
     *, media: MediaSpec | None = None,

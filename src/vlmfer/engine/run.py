@@ -36,6 +36,7 @@ from vlmfer.engine.core import (
 )
 from vlmfer.engine.manifest import EXECUTION_ONLY_OPTIONS, build_manifest, plugin_versions
 from vlmfer.engine.preflight import (
+    adapt_strategy,
     answerable,
     check_capabilities,
     left_out_note,
@@ -95,6 +96,9 @@ async def execute(
     """
     options = options or EngineOptions()
     predictors = {"main": predictor, **(roles or {})}
+    strategy, changed = adapt_strategy(strategy, predictors)
+    for note in changed:
+        log.warning("vlmfer: %s", note)
     dataset, left_out = answerable(dataset, strategy)
     check_capabilities(dataset, strategy, predictors, media=options.media)
     for text in model_warnings(predictors):

@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from vlmfer.predictors.pricing import Price
+
 Status = Literal["current", "deprecated", "retired"]
 
 _OAI_DEPRECATIONS = "OpenAI deprecations page (announced 2026-10-14)"
@@ -39,6 +41,8 @@ class ModelInfo(BaseModel):
     note: str = ""
     source: str = ""
     as_of: str = "2026-11"
+    #: Dated prices a plugin knows for it (the built-in table covers the built-ins).
+    prices: tuple[Price, ...] = ()
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, Field
 
-from vlmfer.types import Outcome, Prompt, Record, Response, Sample
+from vlmfer.types import Capabilities, Outcome, Prompt, Record, Response, Sample
 
 
 class Pending(BaseException):  # a control-flow signal, not an error
@@ -108,6 +108,16 @@ class Strategy(ABC):
     def roles(self) -> dict[str, str]:
         """Extra predictors by role (``{"mapper": "openai/gpt-5-mini"}``)."""
         return {}
+
+    def adapt(self, capabilities: Capabilities) -> tuple[Strategy, str] | None:
+        """A variant of this strategy that a predictor with ``capabilities`` can serve.
+
+        Called once at start-up, before any request, when the main predictor lacks
+        something ``requirements()`` asks for. Return the variant and one sentence that
+        says what changed (it is printed and recorded); None when there is none, and the
+        run then fails at start-up with the capability error.
+        """
+        return None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "options": self.options.model_dump(mode="json")}

@@ -19,6 +19,7 @@ is applied at report time from the stored ``extra["raw_scores"]`` and costs no c
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, NamedTuple
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field, field_validator
 from vlmfer.errors import MediaError
 from vlmfer.labels import tied_top
 from vlmfer.paths import cache_dir
-from vlmfer.strategies.base import Requirements, SampleContext, Verdict
+from vlmfer.strategies.base import Requirements, SampleContext, Strategy, Verdict
 from vlmfer.strategies.common import (
     MORE_TOKENS,
     REASONING_MAX_TOKENS,
@@ -42,7 +43,7 @@ from vlmfer.strategies.common import (
     run_media,
 )
 from vlmfer.strategies.content_free import FILLS, Fill, content_free_media
-from vlmfer.types import Media, Prompt, Response, Sample
+from vlmfer.types import Capabilities, Media, Prompt, Response, Sample
 
 #: The smallest probability a label gets, so that calibration never divides by zero.
 MIN_FLOOR = 1e-6
@@ -231,6 +232,17 @@ class Calibrated(BuiltinStrategy):
     def requirements(self) -> Requirements:
         return Requirements(logprobs=self.options.fallback is None)
 
+    def adapt(self, capabilities: Capabilities) -> tuple[Strategy, str] | None:
+        """Without log-probabilities, the sampling fallback: said at start-up, not mid-run."""
+        if capabilities.logprobs or self.options.fallback is not None:
+            return None
+        variant = copy.copy(self)
+        variant.options = self.options.model_copy(update={"fallback": "sampling"})
+        return variant, (
+            f"{self.name}: the predictor returns no log-probabilities, so class scores come "
+            f"from the sampling fallback ({self.options.samples} answers at temperature "
+            f"{self.options.sampling_temperature:g} per input; strategy.fallback=sampling)")
+
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         o = self.options
@@ -361,8 +373,8 @@ class Calibrated(BuiltinStrategy):
         elif method == "logprobs" or (method is None and o.fallback is None):
             return Verdict(
                 pred=None, outcome="invalid",
-                reason=f"{step}: the backend returned no log-probabilities; use a backend "
-                "that gives them, or fallback='sampling'",
+                reason=f"{step}: the predictor returned no log-probabilities; use a "
+                "predictor that gives them, or strategy.fallback=sampling",
             )
         votes: list[str] = []
         statuses: list[str] = []

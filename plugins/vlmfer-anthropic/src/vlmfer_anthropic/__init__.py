@@ -22,6 +22,7 @@ from typing import Any
 from vlmfer.errors import MissingDependencyError
 from vlmfer.hookspecs import Register, hookimpl
 from vlmfer.predictors.base import Predictor
+from vlmfer.predictors.catalog import ModelInfo
 from vlmfer.predictors.options import parse_options
 
 from vlmfer_anthropic.options import DEFAULT_MODEL, AnthropicOptions
@@ -45,6 +46,20 @@ def anthropic_factory(model: str, **options: Any) -> Predictor:
     from vlmfer_anthropic.predictor import AnthropicPredictor
 
     return AnthropicPredictor(model or DEFAULT_MODEL, opts)
+
+
+def _known_models() -> tuple[ModelInfo, ...]:
+    from vlmfer_anthropic.prices import PRICES
+
+    return tuple(
+        ModelInfo(provider="anthropic", model=name.partition("/")[2], prices=prices,
+                  note="default for new experiments" if name.endswith(DEFAULT_MODEL) else "",
+                  source="platform.claude.com model overview pages", as_of="2026-12-02")
+        for name, prices in PRICES.items())
+
+
+# What `vlmfer models` lists for this provider.
+anthropic_factory.known_models = _known_models()  # type: ignore[attr-defined]
 
 
 @hookimpl
