@@ -20,7 +20,8 @@ from vlmfer.engine.experiment import build
 from vlmfer.engine.run import execute
 from vlmfer.engine.rundir import REPORT
 from vlmfer.predictors.base import Predictor
-from vlmfer.results import Run, _metrics_stale
+from vlmfer.report.summary import metrics_stale
+from vlmfer.results import Run
 from vlmfer.strategies.base import Strategy
 from vlmfer.types import MediaSpec
 
@@ -46,7 +47,7 @@ async def evaluate_async(
                          cache=cache, command=command)
     run = Run(done.path)
     # A resume that added nothing leaves metrics and report as they were (and fast).
-    changed = done.changed or _metrics_stale(run.dir)
+    changed = done.changed or metrics_stale(run.dir)
     if changed:
         run.recompute()
     if report and (changed or not (run.path / REPORT).exists()):

@@ -16,17 +16,6 @@ from vlmfer.engine.rundir import RunFolder
 from vlmfer.types import Prediction
 
 
-def _metrics_stale(rundir: RunFolder) -> bool:
-    """Whether metrics.json is missing or older than predictions.jsonl (a crash can leave it).
-
-    One of three such checks (with ``report.html``'s); they are to become one.
-    """
-    try:
-        return rundir.metrics_path.stat().st_mtime_ns < rundir.predictions_path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return not rundir.metrics_path.exists()
-
-
 class Run:
     """A finished (or resumed) run: its folder, metrics and predictions.
 
@@ -51,11 +40,10 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """``metrics.json``, recomputed first when predictions.jsonl is newer."""
-        if _metrics_stale(self.dir):
-            self.recompute()
-        data: dict[str, Any] = json.loads(self.dir.metrics_path.read_text(encoding="utf-8"))
-        return data
+        """``metrics.json``, recomputed first when stale (``report.summary.metrics_stale``)."""
+        from vlmfer.report.summary import load_metrics
+
+        return load_metrics(self.dir)
 
     @property
     def outcomes(self) -> Counter[str]:
