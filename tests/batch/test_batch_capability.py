@@ -63,3 +63,11 @@ def test_the_old_job_client_modules_still_import_with_a_warning(
     from vlmfer.predictors.batch import BatchCapable
 
     assert BatchPredictor is BatchCapable
+
+
+def test_batch_run_is_the_deprecated_name_of_batch_driver() -> None:
+    import vlmfer.batch
+    from vlmfer.batch.driver import BatchDriver
+
+    with pytest.warns(DeprecationWarning, match="use BatchDriver"):
+        assert vlmfer.batch.BatchRun is BatchDriver

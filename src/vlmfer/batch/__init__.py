@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 # Loaded on first use, so that building the CLI parser stays cheap.
 _EXPORTS = {
-    "BatchRun": "vlmfer.batch.driver",
+    "BatchDriver": "vlmfer.batch.driver",
     "CollectResult": "vlmfer.batch.driver",
     "StatusReport": "vlmfer.batch.driver",
     "batch_status": "vlmfer.batch.driver",
@@ -42,9 +42,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BatchDriver",
     "BatchError",
     "BatchLimits",
-    "BatchRun",
     "CollectResult",
     "StatusReport",
     "batch_status",
@@ -55,7 +55,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vlmfer.batch.driver import (
-        BatchRun,
+        BatchDriver,
         CollectResult,
         StatusReport,
         batch_status,
@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "BatchRun":  # the old name of BatchDriver; the driver module warns
+        return getattr(importlib.import_module("vlmfer.batch.driver"), name)
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

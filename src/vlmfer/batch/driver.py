@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,7 +153,7 @@ def _portable(exp: Experiment, out: Path) -> dict[str, Any]:
     return data
 
 
-class BatchRun:
+class BatchDriver:
     """One run directory driven through a provider's batch API."""
 
     def __init__(
@@ -180,12 +181,12 @@ class BatchRun:
 
     @classmethod
     def create(cls, exp: Experiment, *, limits: BatchLimits | None = None,
-               echo: Echo | None = None) -> BatchRun:
+               echo: Echo | None = None) -> BatchDriver:
         """From an experiment (``vlmfer run --batch``)."""
         return cls(exp, build(exp), limits=limits, echo=echo)
 
     @classmethod
-    def open(cls, run_dir: Path | str, *, echo: Echo | None = None) -> BatchRun:
+    def open(cls, run_dir: Path | str, *, echo: Echo | None = None) -> BatchDriver:
         """From a run directory that a ``--batch`` run started."""
         path = Path(run_dir)
         store = BatchStore(path)
@@ -529,7 +530,7 @@ class BatchRun:
 
 # -------------------------------------------------------------------- entry points
 
-def _run(run: BatchRun, step: Callable[[], Any]) -> Any:
+def _run(run: BatchDriver, step: Callable[[], Any]) -> Any:
     async def go() -> Any:
         try:
             return await step()
@@ -548,21 +549,21 @@ def start_batch(
 
     ``limits`` overrides the provider's job limits (requests and bytes per job).
     """
-    run = BatchRun.create(exp, limits=limits, echo=echo)
+    run = BatchDriver.create(exp, limits=limits, echo=echo)
     result: CollectResult = _run(run, lambda: run.start(command))
     return result
 
 
 def submit_batch(run_dir: Path | str, *, echo: Echo | None = None) -> CollectResult:
     """Submit whatever the current round has not submitted yet (e.g. after a crash)."""
-    run = BatchRun.open(run_dir, echo=echo)
+    run = BatchDriver.open(run_dir, echo=echo)
     result: CollectResult = _run(run, lambda: run.advance(poll=False))
     return result
 
 
 def batch_status(run_dir: Path | str, *, echo: Echo | None = None) -> StatusReport:
     """Poll the jobs and count the samples (downloads nothing)."""
-    run = BatchRun.open(run_dir, echo=echo)
+    run = BatchDriver.open(run_dir, echo=echo)
     report: StatusReport = _run(run, run.status)
     return report
 
@@ -576,10 +577,19 @@ def collect_batch(
     ``retry_failed`` first withdraws the failed requests behind ``error`` outcomes, so
     that they are submitted again.
     """
-    run = BatchRun.open(run_dir, echo=echo)
+    run = BatchDriver.open(run_dir, echo=echo)
     started = time.monotonic()
     result: CollectResult = _run(run, lambda: run.advance(
         poll=True, wait=wait, poll_s=poll_s, retry_failed=retry_failed))
     if result.complete and wait and run.echo is not _silent:
         run.echo(f"done in {time.monotonic() - started:.0f} s")
     return result
+
+
+def __getattr__(name: str) -> Any:
+    # "run" names the command and its result only; the batch side is a driver.
+    if name == "BatchRun":
+        warnings.warn("vlmfer.batch.driver.BatchRun is deprecated; use BatchDriver",
+                      DeprecationWarning, stacklevel=2)
+        return BatchDriver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
