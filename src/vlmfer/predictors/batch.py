@@ -21,8 +21,10 @@ plugin predictor may import it freely::
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -46,6 +48,8 @@ __all__ = [
     "RawResult",
     "RequestRecord",
     "first_error",
+    "jsonl_objects",
+    "unreachable",
 ]
 
 #: Normalised job statuses; the provider's own word is kept next to it.
@@ -242,3 +246,25 @@ def first_error(messages: list[str], limit: int = 3) -> str | None:
     if len(messages) > limit:
         shown += f" (and {len(messages) - limit} more)"
     return shown
+
+
+def unreachable(name: str, what: str, where: str, exc: BaseException) -> BatchError:
+    """The error for a job call that never reached the server (a network or DNS failure)."""
+    return BatchError(f"{name}: {what}: could not reach {where} ({type(exc).__name__}); "
+                      "check the network and base_url, then run the same command again")
+
+
+def jsonl_objects(text: str, name: str, source: str) -> Iterator[Any]:
+    """The JSON value of each non-blank line of a result file, in order.
+
+    A line that is not JSON is logged (``name`` and ``source`` word the warning) and
+    skipped: one broken line must not lose the job's other results.
+    """
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except ValueError:
+            logging.getLogger("vlmfer").warning("%s: line %d of %s is not JSON; skipped",
+                                                name, lineno, source)

@@ -29,6 +29,8 @@ from vlmfer.predictors.batch import (
     JobStatus,
     RawResult,
     RequestRecord,
+    jsonl_objects,
+    unreachable,
 )
 from vlmfer.predictors.gemini_files import (
     TRANSPORT_ERRORS,
@@ -83,9 +85,7 @@ class GeminiJobs:
             raise BatchError(f"{self.name}: {what}: HTTP {exc.code} {exc.status or ''} from "
                              f"{self.where}: {redact(exc.message or str(exc))}") from None
         except TRANSPORT_ERRORS as exc:
-            raise BatchError(f"{self.name}: {what}: could not reach {self.where} "
-                             f"({type(exc).__name__}); check the network and base_url, then "
-                             "run the same command again") from None
+            raise unreachable(self.name, what, self.where, exc) from None
 
     def line(self, key: str, body: dict[str, Any]) -> str:
         return json.dumps({"key": key, "request": body}, separators=(",", ":"))
@@ -194,15 +194,7 @@ class GeminiJobs:
         for name in job.output_files:
             with self._errors(f"downloading {name} of {job.id}"):
                 data = await self.client.files.download(file=name)
-            for lineno, text in enumerate((data or b"").decode("utf-8").splitlines(), 1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except ValueError:
-                    log.warning("%s: line %d of %s is not JSON; skipped", self.name, lineno,
-                                name)
-                    continue
+            for obj in jsonl_objects((data or b"").decode("utf-8"), self.name, name):
                 key = str(obj.get("key"))
                 if isinstance(obj.get("response"), dict):
                     out.append(RawResult(key=key, body=obj["response"]))

@@ -26,6 +26,8 @@ from vlmfer.predictors.batch import (
     RawResult,
     RequestRecord,
     first_error,
+    jsonl_objects,
+    unreachable,
 )
 
 log = logging.getLogger("vlmfer")
@@ -78,9 +80,7 @@ class OpenAIJobs:
             raise BatchError(f"{self.name}: {what}: HTTP {exc.status_code} from {self.where}: "
                              f"{redact(detail)}") from None
         except openai.APIConnectionError as exc:
-            raise BatchError(f"{self.name}: {what}: could not reach {self.where} "
-                             f"({type(exc).__name__}); check the network and base_url, then "
-                             "run the same command again") from None
+            raise unreachable(self.name, what, self.where, exc) from None
 
     def line(self, key: str, body: dict[str, Any]) -> str:
         return json.dumps({"custom_id": key, "method": "POST", "url": self.endpoint,
@@ -149,15 +149,7 @@ class OpenAIJobs:
         for fid in job.output_files:
             with self._errors(f"downloading {fid} of batch {job.id}"):
                 content = await self.client.files.content(fid)
-            for lineno, text in enumerate(content.text.splitlines(), start=1):
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                except ValueError:
-                    log.warning("%s: line %d of %s is not JSON; skipped", self.name, lineno, fid)
-                    continue
-                out.append(_raw(obj))
+            out.extend(_raw(obj) for obj in jsonl_objects(content.text, self.name, fid))
         return out
 
     async def cleanup(self, job: JobRecord) -> None:
