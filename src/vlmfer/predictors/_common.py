@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from vlmfer import presets
 from vlmfer.errors import MissingKeyError, PredictorError
 from vlmfer.secrets import redact as redact  # one redaction rule for every predictor
-from vlmfer.types import Media, MediaSpec, Prompt
+from vlmfer.types import Media, MediaSpec, Prompt, Response, Usage
 
 if TYPE_CHECKING:
     from vlmfer.media import MediaPart, PreparedMedia
@@ -61,6 +61,21 @@ class SimulatorWatch:
 
     def hooks(self) -> dict[str, list[Any]]:
         return {"response": [self]}
+
+    def settle(self, response: Response, cost_usd: float | None) -> Response:
+        """Stamp an answer just parsed with its price and whether the emulator gave it."""
+        response.cost_usd = cost_usd
+        response.simulated = self.seen
+        return response
+
+
+def reconcile_usage(details: dict[str, Any], usage: Usage) -> None:
+    """Keep the reported input tokens next to the estimate, and their ratio, so a run can
+    show how far the pre-flight estimate was off."""
+    details["reported_input_tokens"] = usage.input_tokens
+    est = details.get("estimated_input_tokens")
+    if est and usage.input_tokens:
+        details["estimate_ratio"] = round(usage.input_tokens / est, 3)
 
 
 #: Request fields, besides the messages and media, that shape an answer: ``details.sent``.

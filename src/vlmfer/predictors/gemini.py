@@ -37,6 +37,7 @@ from vlmfer.predictors._common import (
     media_record,
     parse_retry_after,
     prepare,
+    reconcile_usage,
     record_sent,
     redact,
     resolve_key,
@@ -158,14 +159,7 @@ class GeminiPredictor(Predictor):
         }
 
     def cost_usd(self, response: Response) -> float | None:
-        batch = bool(response.details.get("batch"))
-        cost = None
-        if response.model_version:
-            cost = self._prices.cost("gemini", response.model_version, response.usage,
-                                     batch=batch)
-        if cost is None:
-            cost = self._prices.cost("gemini", self.model, response.usage, batch=batch)
-        return cost
+        return self._prices.response_cost("gemini", self.model, response)
 
     def estimate_input_tokens(self, prompt: Prompt) -> int:
         """Text at ~4 characters a token; images and video by Gemini's published rates."""
@@ -508,9 +502,7 @@ class GeminiPredictor(Predictor):
         record_sent(details, self._config(prompt, want_logprobs, k))
         response = self._parse(raw, labels, kind, details)
         response.latency_s = latency
-        response.cost_usd = self.cost_usd(response)
-        response.simulated = self._simulator.seen
-        return response
+        return self._simulator.settle(response, self.cost_usd(response))
 
     # ---------------------------------------------------------------- batch
 
@@ -575,9 +567,7 @@ class GeminiPredictor(Predictor):
         details = {**context.get("details", {}), "batch": True}
         response = self._parse(body, list(context.get("labels") or []), context.get("kind"),
                                details)
-        response.cost_usd = self.cost_usd(response)
-        response.simulated = self._simulator.seen
-        return response
+        return self._simulator.settle(response, self.cost_usd(response))
 
     # ---------------------------------------------------------------- parsing
 
@@ -587,10 +577,7 @@ class GeminiPredictor(Predictor):
             raise malformed_error(f"unexpected response type {type(raw).__name__}",
                                   predictor=self.name, where=self.base_url)
         usage = _usage(raw.usage_metadata)
-        details["reported_input_tokens"] = usage.input_tokens
-        est = details.get("estimated_input_tokens")
-        if est and usage.input_tokens:
-            details["estimate_ratio"] = round(usage.input_tokens / est, 3)
+        reconcile_usage(details, usage)
         common: dict[str, Any] = {"usage": usage, "model_version": raw.model_version,
                                   "details": details}
         feedback = raw.prompt_feedback

@@ -32,6 +32,7 @@ from vlmfer.predictors._common import (
     media_record,
     parse_retry_after,
     prepare,
+    reconcile_usage,
     record_sent,
     redact,
     resolve_key,
@@ -370,15 +371,7 @@ class OpenAIPredictor(Predictor):
             ) from None
 
     def cost_usd(self, response: Response) -> float | None:
-        model = response.model_version or self.model
-        cost = self._prices.cost(
-            "openai", model, response.usage, batch=bool(response.details.get("batch"))
-        )
-        if cost is None and model != self.model:
-            cost = self._prices.cost(
-                "openai", self.model, response.usage, batch=bool(response.details.get("batch"))
-            )
-        return cost
+        return self._prices.response_cost("openai", self.model, response)
 
     def estimate_input_tokens(self, prompt: Prompt) -> int:
         """Text at ~4 characters a token plus images by OpenAI's tile rule."""
@@ -549,9 +542,7 @@ class OpenAIPredictor(Predictor):
         else:
             response = self._parse_chat(raw, labels, kind, details)
         response.latency_s = latency
-        response.cost_usd = self.cost_usd(response)
-        response.simulated = self._simulator.seen
-        return response
+        return self._simulator.settle(response, self.cost_usd(response))
 
     # ---------------------------------------------------------------- batch
 
@@ -601,9 +592,7 @@ class OpenAIPredictor(Predictor):
                                              details)
         else:
             response = self._parse_chat(ChatCompletion.construct(**body), labels, kind, details)
-        response.cost_usd = self.cost_usd(response)
-        response.simulated = self._simulator.seen
-        return response
+        return self._simulator.settle(response, self.cost_usd(response))
 
     def _status_error(self, exc: openai.APIStatusError) -> PredictorError:
         # The server's own words (OpenAI's error.message, FastAPI's detail, or the raw
@@ -710,7 +699,7 @@ class OpenAIPredictor(Predictor):
         choice = raw.choices[0]
         message = choice.message
         usage = _chat_usage(raw.usage)
-        _reconcile(details, usage)
+        reconcile_usage(details, usage)
         finish = choice.finish_reason
         common: dict[str, Any] = {"usage": usage, "model_version": raw.model,
                                   "finish_reason": finish, "details": details}
@@ -742,7 +731,7 @@ class OpenAIPredictor(Predictor):
                 thinking_tokens=reasoning,
                 cached_input_tokens=raw.usage.input_tokens_details.cached_tokens or 0,
             )
-        _reconcile(details, usage)
+        reconcile_usage(details, usage)
         texts: list[str] = []
         refusal = None
         positions: list[tuple[str, list[tuple[str, float]]]] = []
@@ -812,13 +801,6 @@ def _chat_usage(usage: Any) -> Usage:
         thinking_tokens=reasoning,
         cached_input_tokens=cached,
     )
-
-
-def _reconcile(details: dict[str, Any], usage: Usage) -> None:
-    details["reported_input_tokens"] = usage.input_tokens
-    est = details.get("estimated_input_tokens")
-    if est and usage.input_tokens:
-        details["estimate_ratio"] = round(usage.input_tokens / est, 3)
 
 
 def _text_part(api: str, text: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vlmfer.errors import ConfigError
-from vlmfer.types import Usage
+from vlmfer.types import Response, Usage
 
 #: The date the built-in table was last checked.
 PRICES_AS_OF = "2026-11-25"
@@ -140,6 +140,17 @@ class PriceTable:
         if price is None:
             return None
         return usage_cost(usage, price, batch=batch)
+
+    def response_cost(self, provider: str, model: str, response: Response) -> float | None:
+        """USD for one answer: at the price of the model version that answered, else at
+        the configured ``model``'s; at the batch rate when ``details["batch"]`` is set."""
+        batch = bool(response.details.get("batch"))
+        cost = None
+        if response.model_version:
+            cost = self.cost(provider, response.model_version, response.usage, batch=batch)
+        if cost is None and response.model_version != model:
+            cost = self.cost(provider, model, response.usage, batch=batch)
+        return cost
 
 
 def usage_cost(usage: Usage, price: Price, *, batch: bool = False) -> float:
