@@ -15,6 +15,8 @@ from vlmfer.datasets.common import (
     DatasetOptions,
     Entry,
     ListedDataset,
+    check_split,
+    class_folder_entries,
     close_hint,
     join,
     match_name,
@@ -62,19 +64,16 @@ class CaerDataset(ListedDataset):
     options: CaerOptions
 
     def __init__(self, root: Any = None, split: str | None = None, **options: Any) -> None:
-        if split is not None:
-            options["split"] = split
-        self.options = parse_options(self.Options, self.name, options)
+        self.options = parse_options(self.Options, self.name, options, split=split)
         self.root = resolve_root(self.name, root)
         self.media_kind = self.expected_kind
         self._aliases = self._folder_aliases()
         self.splits = self._find_splits()
         self.split = self.options.split if self.options.split is not None else DEFAULT_SPLIT
-        if self.split not in self.splits:
-            raise DatasetError(
-                f"dataset {self.name!r}: split {self.split!r} does not exist under {self.root}."
-                f"{close_hint(self.split, self.splits)} Splits found: {', '.join(self.splits)}"
-            )
+        check_split(self.name, self.split, self.splits,
+                    has=f"{self.root} has split folders; choose one",
+                    where=f"does not exist under {self.root}",
+                    has_none=f"{self.root} has no split folders")
         self.labels = select_classes(self.name, self.options.classes, CAER_CLASSES)
         self._select()
 
@@ -172,16 +171,11 @@ class CaerDataset(ListedDataset):
                     f"dataset {self.name!r}: unexpected folder {rel}/{inner.dirs[0].name}/; "
                     f"class folders hold files only ({split}/<Class>/NNNN.ext)"
                 )
-            n = 0
-            meta = {"class_folder": folder.name} if folder.name != label else None
-            for f in inner.files:
-                kind = media_kind(f.name)
-                if kind != self.expected_kind:
-                    bad.append(join(rel, f.name))
-                    continue
-                entries.append(Entry(join(rel, f.name), label, kind, split, meta))
-                n += 1
-            if n == 0 and not bad:
+            found, wrong = class_folder_entries(inner.files, rel, label, split,
+                                                self.expected_kind)
+            entries += found
+            bad += wrong
+            if not found and not bad:
                 raise DatasetError(
                     f"dataset {self.name!r}: class folder {rel}/ is empty (no "
                     f"{self.expected_kind} files). Add its files, or skip it with "

@@ -28,6 +28,14 @@ JUNK_NAMES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX", ".DS_Store"})
 ALL_SPLITS = "all"
 
 
+def _comma_list(value: Any) -> Any:
+    """A list option given as one string (the command line hands over "Anger,Happy"),
+    split at commas; any other value unchanged, for pydantic to check."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 class DatasetOptions(BaseModel):
     """Options every built-in dataset takes. Unknown keys are an error."""
 
@@ -46,10 +54,7 @@ class DatasetOptions(BaseModel):
     @field_validator("classes", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        # The command line hands over "Anger,Happy".
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
+        return _comma_list(value)
 
 
 class LabelledTreeOptions(DatasetOptions):
@@ -68,20 +73,26 @@ class LabelledTreeOptions(DatasetOptions):
     @field_validator("labels", mode="before")
     @classmethod
     def _labels_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
+        return _comma_list(value)
 
 
 OptionsT = TypeVar("OptionsT", bound=DatasetOptions)
 
 
 def parse_options(
-    model: type[OptionsT], dataset: str, options: Mapping[str, Any]
+    model: type[OptionsT], dataset: str, options: Mapping[str, Any],
+    *, split: str | None = None,
 ) -> OptionsT:
-    """Validate ``options`` into ``model``; errors name the option and the valid ones."""
+    """Validate ``options`` into ``model``; errors name the option and the valid ones.
+
+    ``split``, when given, is the dataset's positional ``split`` argument: it sets the
+    ``split`` option.
+    """
+    values = dict(options)
+    if split is not None:
+        values["split"] = split
     try:
-        return model.model_validate(dict(options))
+        return model.model_validate(values)
     except ValidationError as exc:
         valid = sorted(model.model_fields)
         raise DatasetError(
@@ -432,6 +443,52 @@ class ListedDataset(Dataset):
             f"<{type(self).__name__} {self.name!r} root={str(self.root)!r} "
             f"split={self.split!r} n={len(self)}>"
         )
+
+
+def class_folder_entries(
+    files: Iterable[os.DirEntry[str]], rel: str, label: str, split: str | None,
+    expected: MediaKind | None,
+) -> tuple[list[Entry], list[str]]:
+    """The entries of one label folder's files, and the ids of those that are not media of
+    the ``expected`` kind (None: images and videos alike).
+
+    ``rel`` is the folder's path relative to the root; when its name is not the label
+    itself, each entry keeps the name in ``metadata["class_folder"]``.
+    """
+    folder = rel.rsplit("/", 1)[-1]
+    meta = {"class_folder": folder} if folder != label else None
+    entries: list[Entry] = []
+    bad: list[str] = []
+    for f in files:
+        kind = media_kind(f.name)
+        if kind is None or (expected is not None and kind != expected):
+            bad.append(join(rel, f.name))
+            continue
+        entries.append(Entry(join(rel, f.name), label, kind, split, meta))
+    return entries, bad
+
+
+def check_split(
+    dataset: str, chosen: str | None, splits: Sequence[str], *, has: str, where: str,
+    has_none: str,
+) -> None:
+    """Check the ``split`` option against the splits the data has.
+
+    With splits, one must be chosen and must be one of them; without, none may be. The
+    phrases say where the splits are: ``has`` ("<root> has split folders; choose one"),
+    ``where`` ("does not exist under <root>") and ``has_none`` ("<root> has no split
+    folders").
+    """
+    found = f"Splits found: {', '.join(splits)}"
+    if splits:
+        if chosen is None:
+            raise DatasetError(f"dataset {dataset!r}: {has} with split=... {found}")
+        if chosen not in splits:
+            raise DatasetError(
+                f"dataset {dataset!r}: split {chosen!r} {where}."
+                f"{close_hint(chosen, splits)} {found}")
+    elif chosen is not None:
+        raise DatasetError(f"dataset {dataset!r}: {has_none}; leave split out")
 
 
 def infer_kind(entries: Iterable[Entry]) -> MediaKind | None:

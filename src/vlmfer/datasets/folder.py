@@ -16,6 +16,8 @@ from vlmfer.datasets.common import (
     Entry,
     LabelledTreeOptions,
     ListedDataset,
+    check_split,
+    class_folder_entries,
     close_hint,
     infer_kind,
     join,
@@ -51,9 +53,7 @@ class FolderDataset(ListedDataset):
     options: FolderOptions
 
     def __init__(self, root: Any = None, split: str | None = None, **options: Any) -> None:
-        if split is not None:
-            options["split"] = split
-        self.options = parse_options(self.Options, self.name, options)
+        self.options = parse_options(self.Options, self.name, options, split=split)
         self.root = resolve_root(self.name, root)
         self._ignore = set(self.options.ignore)
         top = [d for d in scan(self.root, self.root, "").dirs if d.name not in self._ignore]
@@ -67,23 +67,11 @@ class FolderDataset(ListedDataset):
             for d in top
         )
         self.splits = tuple(d.name for d in top) if has_splits else ()
-        if has_splits:
-            if self.options.split is None:
-                raise DatasetError(
-                    f"dataset {self.name!r}: {self.root} has split folders; choose one with "
-                    f"split=... Splits found: {', '.join(self.splits)}"
-                )
-            if self.options.split not in self.splits:
-                raise DatasetError(
-                    f"dataset {self.name!r}: split {self.options.split!r} does not exist under "
-                    f"{self.root}.{close_hint(self.options.split, self.splits)} Splits found: "
-                    f"{', '.join(self.splits)}"
-                )
-        elif self.options.split is not None:
-            raise DatasetError(
-                f"dataset {self.name!r}: {self.root} has no split folders (its folders are "
-                f"labels: {', '.join(d.name for d in top[:10])}); leave split out"
-            )
+        check_split(self.name, self.options.split, self.splits,
+                    has=f"{self.root} has split folders; choose one",
+                    where=f"does not exist under {self.root}",
+                    has_none=f"{self.root} has no split folders (its folders are labels: "
+                             f"{', '.join(d.name for d in top[:10])})")
         self.split = self.options.split
         self._all_labels = self._label_set(top, has_splits)
         self.labels = select_classes(self.name, self.options.classes, self._all_labels)
@@ -152,16 +140,10 @@ class FolderDataset(ListedDataset):
                     "the layout is <root>/[<split>/]<Label>/<file>, and label folders hold "
                     f"files only (skip a folder with ignore=[{nested[0]!r}])"
                 )
-            n = 0
-            meta = {"class_folder": folder.name} if folder.name != label else None
-            for f in inner.files:
-                kind = media_kind(f.name)
-                if kind is None or (expected is not None and kind != expected):
-                    bad.append(join(rel, f.name))
-                    continue
-                entries.append(Entry(join(rel, f.name), label, kind, split, meta))
-                n += 1
-            if n == 0 and not bad:
+            found, wrong = class_folder_entries(inner.files, rel, label, split, expected)
+            entries += found
+            bad += wrong
+            if not found and not bad:
                 raise DatasetError(
                     f"dataset {self.name!r}: label folder {rel}/ is empty (no image or video "
                     f"files). Add its files, or skip it with ignore=[{folder.name!r}]"

@@ -30,6 +30,7 @@ from vlmfer.datasets.common import (
     Entry,
     LabelledTreeOptions,
     ListedDataset,
+    check_split,
     close_hint,
     infer_kind,
     match_name,
@@ -65,9 +66,7 @@ class ManifestDataset(ListedDataset):
     options: ManifestOptions
 
     def __init__(self, root: Any = None, split: str | None = None, **options: Any) -> None:
-        if split is not None:
-            options["split"] = split
-        self.options = parse_options(self.Options, self.name, options)
+        self.options = parse_options(self.Options, self.name, options, split=split)
         self.manifest = self._find_manifest(resolve_root(self.name, root, expect="any"))
         self.root = self.manifest.parent
         rows = self._read()
@@ -75,22 +74,10 @@ class ManifestDataset(ListedDataset):
         self._rows = self._check(rows)
         splits = sorted({e.split for e in self._rows if e.split is not None})
         self.splits = tuple(splits)
-        if self.splits:
-            if self.options.split is None:
-                raise DatasetError(
-                    f"dataset {self.name!r}: {self.manifest.name} has a split column; choose a "
-                    f"split with split=... Splits found: {', '.join(self.splits)}"
-                )
-            if self.options.split not in self.splits:
-                raise DatasetError(
-                    f"dataset {self.name!r}: split {self.options.split!r} does not occur in "
-                    f"{self.manifest}.{close_hint(self.options.split, self.splits)} Splits "
-                    f"found: {', '.join(self.splits)}"
-                )
-        elif self.options.split is not None:
-            raise DatasetError(
-                f"dataset {self.name!r}: {self.manifest} has no split column; leave split out"
-            )
+        check_split(self.name, self.options.split, self.splits,
+                    has=f"{self.manifest.name} has a split column; choose a split",
+                    where=f"does not occur in {self.manifest}",
+                    has_none=f"{self.manifest} has no split column")
         self.split = self.options.split
         self.labels = select_classes(self.name, self.options.classes, self._all_labels)
         self._select()
