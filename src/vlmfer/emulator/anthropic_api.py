@@ -455,11 +455,8 @@ def batches_create(emu: EmulatorState, req: Request) -> Reply:
 
 
 def _get(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
-    with emu._lock:
-        b = state(emu).batches.get(batch_id)
-    if b is None:
-        raise anthropic_error(404, f"message_batch_id: no Message Batch with id {batch_id!r}")
-    return b
+    return emu.find(state(emu).batches, batch_id, lambda: anthropic_error(
+        404, f"message_batch_id: no Message Batch with id {batch_id!r}"))
 
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:

@@ -15,6 +15,7 @@ from vlmfer.emulator.core import (
     Prepared,
     Reply,
     Request,
+    format_answer,
     gemini_error,
     tokenize_answer,
 )
@@ -139,12 +140,8 @@ def _file_id(emu: EmulatorState) -> str:
 
 def _lookup_file(emu: EmulatorState, name: str) -> GFile:
     fid = name.split("files/")[-1].split("?")[0].split(":")[0]
-    with emu._lock:
-        f = state(emu).files.get(fid)
-    if f is None:
-        raise gemini_error(
-            403, f"You do not have permission to access the File {fid} or it may not exist.")
-    return f
+    return emu.find(state(emu).files, fid, lambda: gemini_error(
+        403, f"You do not have permission to access the File {fid} or it may not exist."))
 
 
 def upload(emu: EmulatorState, req: Request) -> Reply:
@@ -184,10 +181,8 @@ def upload(emu: EmulatorState, req: Request) -> Reply:
 def _upload_chunk(emu: EmulatorState, req: Request) -> Reply:
     sid = req.query["upload_id"]
     req.entry["upload_id"] = sid
-    with emu._lock:
-        sess = state(emu).uploads.get(sid)
-    if sess is None:
-        raise gemini_error(404, f"No upload session {sid}; it was finalized or never started.")
+    sess = emu.find(state(emu).uploads, sid, lambda: gemini_error(
+        404, f"No upload session {sid}; it was finalized or never started."))
     command = req.header("x-goog-upload-command").lower()
     buf: bytearray = sess["data"]
     if "query" in command:
@@ -524,16 +519,6 @@ def _usage(emu: EmulatorState, prep: Prepared, output: int) -> dict[str, Any]:
     return out
 
 
-def _answer_text(prep: Prepared, decision: Decision) -> str:
-    if decision.kind != "label" or decision.label is None:
-        return decision.text
-    if prep.output_format == "json":
-        return json.dumps({prep.json_prop: decision.label})
-    if prep.output_format == "json_string":
-        return json.dumps(decision.label)
-    return decision.label
-
-
 def render_generate(
     emu: EmulatorState, prep: Prepared, decision: Decision, fault: str | None, shape: float
 ) -> dict[str, Any]:
@@ -558,7 +543,7 @@ def render_generate(
         return {"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": [
             {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
              "blocked": True}]}], "usageMetadata": _usage(emu, prep, 0), **base}
-    text = _REFUSAL if decision.kind == "refuse" else _answer_text(prep, decision)
+    text = _REFUSAL if decision.kind == "refuse" else format_answer(prep, decision)
     tokens, label_at = tokenize_answer(text, decision.label if decision.kind == "label" else None)
     finish = "STOP"
     limit = prep.max_tokens
@@ -752,11 +737,8 @@ def _operation(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get_job(emu: EmulatorState, bid: str) -> dict[str, Any]:
-    with emu._lock:
-        job = state(emu).batches.get(bid)
-    if job is None:
-        raise gemini_error(404, f"Batch batches/{bid} was not found.")
-    return job
+    return emu.find(state(emu).batches, bid,
+                    lambda: gemini_error(404, f"Batch batches/{bid} was not found."))
 
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:

@@ -723,11 +723,8 @@ def files_create(emu: EmulatorState, req: Request) -> Reply:
 
 
 def _get_file(emu: EmulatorState, file_id: str) -> OFile:
-    with emu._lock:
-        f = state(emu).files.get(file_id)
-    if f is None:
-        raise openai_error(404, f"No such File object: {file_id}", param="id", code=None)
-    return f
+    return emu.find(state(emu).files, file_id, lambda: openai_error(
+        404, f"No such File object: {file_id}", param="id", code=None))
 
 
 def files_get(emu: EmulatorState, req: Request) -> Reply:
@@ -820,12 +817,8 @@ def _public(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
-    with emu._lock:
-        b = state(emu).batches.get(batch_id)
-    if b is None:
-        raise openai_error(404, f"No batch found with id '{batch_id}'.", param="batch_id",
-                           code="batch_not_found")
-    return b
+    return emu.find(state(emu).batches, batch_id, lambda: openai_error(
+        404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"))
 
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:

@@ -19,15 +19,17 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 from vlmfer.emulator.config import EmulatorConfig
 from vlmfer.emulator.core import ApiError, Prepared, Reply, Request
 from vlmfer.emulator.media import redact_payloads, sha256
 from vlmfer.emulator.policy import Decision, Policy
+
+T = TypeVar("T")
 
 Handler = Callable[["EmulatorState", Request], Reply]
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "block", "529")
@@ -100,6 +102,15 @@ class EmulatorState:
     def api_state(self, provider: str) -> Any:
         """The objects one provider keeps (its ``Api.new_state()``)."""
         return self._api_state[provider]
+
+    def find(self, table: Mapping[str, T], key: str, missing: Callable[[], ApiError]) -> T:
+        """``table[key]`` (a provider's files, uploads or batches), read under the lock;
+        else ``missing()`` is raised: the provider's own not-found error."""
+        with self._lock:
+            found = table.get(key)
+        if found is None:
+            raise missing()
+        return found
 
     def json_body(self, req: Request) -> dict[str, Any]:
         """The request body as a JSON object, or the provider's 400 for a malformed body."""
@@ -311,17 +322,9 @@ class EmulatorState:
         self.sleep(float(prep.question.directives.get("latency", self._config.latency)))
         if fault in ("429", "500", "529"):
             raise fault_reply(self, prep, fault)
-        decision = self._policy.decide(prep.question)
-        if fault == "block":
-            decision = Decision(kind="block", text="", gold=decision.gold)
-        self.record_answer(decision)
+        decision = self._decide(prep, fault)
         out = render(self, prep, decision, "block" if fault == "block" else None, shape)
-        entry["answer"] = decision.text if decision.kind != "block" else None
-        entry["outcome"] = decision.kind
-        if decision.label is not None:
-            entry["label"] = decision.label
-        if decision.gold is not None:
-            entry["gold"] = decision.gold
+        _log_decision(entry, decision)
         data = json.dumps(out).encode("utf-8")
         if fault == "malformed":
             data = data[: max(1, len(data) // 2)]
@@ -363,18 +366,10 @@ class EmulatorState:
                 self.count("faults", f"batch.{fault}")
             if fault in ("429", "500", "529", "timeout", "malformed"):
                 raise fault_reply(self, prep, fault if fault in ("429", "529") else "500")
-            decision = self._policy.decide(prep.question)
-            if fault == "block":
-                decision = Decision(kind="block", text="", gold=decision.gold)
-            self.record_answer(decision)
+            decision = self._decide(prep, fault)
             result = render(self, prep, decision, fault, shape)
             status = 200
-            entry["answer"] = decision.text if decision.kind != "block" else None
-            entry["outcome"] = decision.kind
-            if decision.label is not None:
-                entry["label"] = decision.label
-            if decision.gold is not None:
-                entry["gold"] = decision.gold
+            _log_decision(entry, decision)
         except ApiError as e:
             status, result = e.status, e.body
             entry["error"] = e.message
@@ -385,6 +380,14 @@ class EmulatorState:
         return status, result
 
     # -- internals ------------------------------------------------------------
+
+    def _decide(self, prep: Prepared, fault: str | None) -> Decision:
+        """The policy's answer, withheld when the drawn fault is a block; counted."""
+        decision = self._policy.decide(prep.question)
+        if fault == "block":
+            decision = Decision(kind="block", text="", gold=decision.gold)
+        self.record_answer(decision)
+        return decision
 
     @staticmethod
     def _empty_counters() -> dict[str, dict[str, int]]:
@@ -408,6 +411,15 @@ class EmulatorState:
                 self._log_file.write(line + "\n")
                 self._log_file.flush()
 
+
+
+def _log_decision(entry: dict[str, Any], decision: Decision) -> None:
+    entry["answer"] = decision.text if decision.kind != "block" else None
+    entry["outcome"] = decision.kind
+    if decision.label is not None:
+        entry["label"] = decision.label
+    if decision.gold is not None:
+        entry["gold"] = decision.gold
 
 
 def parse_json_object(req: Request, api: Api) -> dict[str, Any]:
