@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlmfer.errors import MediaError
+from vlmfer.media.files import check_file
 from vlmfer.types import MediaSpec
 
 if TYPE_CHECKING:
@@ -37,14 +38,7 @@ def open_image(path: Path, spec: MediaSpec) -> tuple[Image.Image, dict[str, Any]
     """Decode ``path`` to an upright RGB image; raise ``MediaError`` for any bad file."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MediaError(path, "file does not exist") from None
-    except OSError as exc:
-        raise MediaError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
+    size = check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlmfer.errors import MediaError
+from vlmfer.media.files import check_file, why
 from vlmfer.media.models import VideoInfo
 from vlmfer.media.sampling import FrameSpec
 from vlmfer.paths import cache_dir
@@ -38,24 +39,6 @@ TRANSCODE_VERSION = 1
 _RETRIES = 2
 
 
-def _why(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text)
-
-
-def check_file(path: Path) -> int:
-    """The file's size; ``MediaError`` when it is missing or empty."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise MediaError(path, "file does not exist") from None
-    except OSError as exc:
-        raise MediaError(path, f"cannot read file: {_why(exc)}") from None
-    if size == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
-    return size
-
-
 @contextmanager
 def open_video(path: Path) -> Iterator[tuple[Any, Any]]:
     """Open ``path`` and yield ``(container, video_stream)``, mapping failures to MediaError."""
@@ -65,9 +48,9 @@ def open_video(path: Path) -> Iterator[tuple[Any, Any]]:
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
-        raise MediaError(path, f"not a video file PyAV can read ({_why(exc)})") from None
+        raise MediaError(path, f"not a video file PyAV can read ({why(exc)})") from None
     except OSError as exc:
-        raise MediaError(path, f"cannot open video: {_why(exc)}") from None
+        raise MediaError(path, f"cannot open video: {why(exc)}") from None
     try:
         if not container.streams.video:
             kinds = sorted({str(s.type) for s in container.streams}) or ["none"]
@@ -119,7 +102,7 @@ def build_index(path: Path, container: Any, stream: Any, *, keep_packets: bool) 
                 packets.append(packet)
     except av.error.FFmpegError as exc:
         raise MediaError(
-            path, f"corrupt video: reading failed after {total} packets ({_why(exc)})"
+            path, f"corrupt video: reading failed after {total} packets ({why(exc)})"
         ) from None
     header = int(stream.frames or 0)
     if header and total < header:
@@ -281,7 +264,7 @@ def decode_frames(path: Path, fspec: FrameSpec, max_pixels: int) -> DecodedFrame
                         "be decoded",
                     )
         except av.error.FFmpegError as exc:
-            raise MediaError(path, f"corrupt video: decoding failed ({_why(exc)})") from None
+            raise MediaError(path, f"corrupt video: decoding failed ({why(exc)})") from None
         return DecodedFrames(
             info=info,
             window=window,
@@ -457,7 +440,7 @@ def _write_mp4(
                 if aout is not None:
                     out.mux(aout.encode(None))
         except av.error.FFmpegError as exc:
-            raise MediaError(path, f"transcoding to MP4 failed ({_why(exc)})") from None
+            raise MediaError(path, f"transcoding to MP4 failed ({why(exc)})") from None
     if frames == 0:
         raise MediaError(path, f"transcoding kept no frame (window {start:g}-{end:g} s)")
     return {"frames": frames, "fps": float(rate), "audio": _audio_note(info, drop_audio)}
