@@ -3,16 +3,6 @@ predictor: ``predictor.batch_jobs()``)."""
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
+from vlmfer.batch._moved import forward
 
-_NEW = "vlmfer.predictors.openai_batch"
-
-
-def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    warnings.warn(f"vlmfer.batch.openai_jobs is deprecated: import {name} from {_NEW}, or "
-                  "use predictor.batch_jobs()", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(_NEW), name)
+__getattr__ = forward(__name__, "vlmfer.predictors.openai_batch")
