@@ -18,6 +18,7 @@ from vlmfer.errors import ConfigError
 EXIT_OK = 0
 EXIT_ERRORS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,10 +113,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         run = run_experiment(exp, command=sys.argv)
     except KeyboardInterrupt:
-        print("vlmfer: interrupted; everything finished so far is saved. Resume with:\n  "
-              + " ".join(sys.argv), file=sys.stderr)
-        return 130
+        return _interrupted()
     return _print_run(run)
+
+
+def _interrupted() -> int:
+    """Ctrl-C during a run or study: what was answered is on disk, and the same command
+    resumes from it."""
+    print("vlmfer: interrupted; everything finished so far is saved. Resume with:\n  "
+          + " ".join(sys.argv), file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _print_run(run: Any) -> int:
@@ -242,9 +249,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         try:
             data = run_study(study, command=sys.argv)
         except KeyboardInterrupt:
-            print("vlmfer: interrupted; every finished sample is saved. Resume with:\n  "
-                  + " ".join(sys.argv), file=sys.stderr)
-            return 130
+            return _interrupted()
     if data["table"] is not None:
         print(render_table(data["table"], args.format), end="")
     print(f"study: {study.out / 'study.md'}\nindex: {study.out / 'index.html'}")
@@ -455,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("vlmfer: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`vlmfer ... | head`): not an error of ours.
         import os
