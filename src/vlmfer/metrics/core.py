@@ -425,15 +425,7 @@ def per_class_from_counts(cm: npt.NDArray[Any], labels: Sequence[str]) -> dict[s
     precision = _div(tp, predicted)
     recall = _div(tp, support)
     f1 = _div(2 * tp, support + predicted)
-    return {
-        lab: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, lab in enumerate(labels)
-    }
+    return _per_class_table(labels, precision, recall, f1, support)
 
 
 def per_class(
@@ -453,6 +445,12 @@ def per_class(
         precision, recall, f1, support = precision_recall_fscore_support(
             enc.true, enc.pred, labels=np.arange(len(enc.labels)), zero_division=np.nan
         )
+    return _per_class_table(enc.labels, precision, recall, f1, support)
+
+
+def _per_class_table(
+    labels: Sequence[str], precision: Any, recall: Any, f1: Any, support: Any
+) -> dict[str, dict[str, Any]]:
     return {
         lab: {
             "precision": float(precision[i]),
@@ -460,7 +458,7 @@ def per_class(
             "f1": float(f1[i]),
             "support": int(support[i]),
         }
-        for i, lab in enumerate(enc.labels)
+        for i, lab in enumerate(labels)
     }
 
 
