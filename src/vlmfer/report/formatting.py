@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -28,10 +28,7 @@ def points(v: Any) -> str:
 
 def ci_text(pair: Any) -> str:
     """[lo, hi] → '37.6–45.0' (percentage points); '' when unknown."""
-    lo, hi = interval(pair)
-    if lo is None or hi is None:
-        return ""
-    return f"{100 * lo:.1f}–{100 * hi:.1f}"
+    return _range(pair, lambda f: f"{100 * f:.1f}")
 
 
 def interval(pair: Any) -> tuple[float | None, float | None]:
@@ -39,6 +36,13 @@ def interval(pair: Any) -> tuple[float | None, float | None]:
     if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) < 2:
         return None, None
     return num(pair[0]), num(pair[1])
+
+
+def _range(pair: Any, end: Callable[[float], str]) -> str:
+    lo, hi = interval(pair)
+    if lo is None or hi is None:
+        return ""
+    return f"{end(lo)}–{end(hi)}"
 
 
 def plain(v: Any) -> str:
@@ -53,10 +57,7 @@ def plain(v: Any) -> str:
 
 def plain_ci(pair: Any) -> str:
     """[lo, hi] on the metric's own scale → '0.301–0.452'; '' when unknown."""
-    lo, hi = interval(pair)
-    if lo is None or hi is None:
-        return ""
-    return f"{plain(lo)}–{plain(hi)}"
+    return _range(pair, plain)
 
 
 def signed_pp(v: Any) -> str:
