@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vlmfer.engine.config import load_experiment
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import ConfigError
 from vlmfer.secrets import key_fields, redact, safe_url, scrub
 from vlmfer.types import Prediction
@@ -36,7 +36,7 @@ def test_urls_lose_their_credentials(url: str, safe: str) -> None:
 
 
 def test_manifests_and_predictions_are_scrubbed(tmp_path: Path) -> None:
-    rd = RunDir(tmp_path)
+    rd = RunFolder(tmp_path)
     rd.write_manifest({
         "model": {"base_url": "http://me:hunter2@127.0.0.1:1/v1", "api_key": "plain"},
         "command": ["vlmfer", "run", "--base-url", "http://u:p@127.0.0.1:1/v1?key=zz"],

@@ -180,10 +180,10 @@ def with_metrics(path: Path, **extra: Any) -> Path:
 
     A key whose value is a dict is merged into the existing block of that name.
     """
-    from vlmfer.engine.rundir import RunDir
+    from vlmfer.engine.rundir import RunFolder
     from vlmfer.report.summary import write_metrics
 
-    metrics = write_metrics(RunDir(path))
+    metrics = write_metrics(RunFolder(path))
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(metrics.get(key), dict):
             _merge(metrics[key], value)

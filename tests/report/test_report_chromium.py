@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageStat
 from report_builders import ATTR_PROBE, PROBE_LABEL, SCRIPT_PROBE, neutral_biased_run, xss_run
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.report.html import write_report
 
 
@@ -66,7 +66,7 @@ class _Elements(HTMLParser):
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
     browser = _chromium()
     tmp = tmp_path_factory.mktemp("chromium")
-    report = write_report(RunDir(neutral_biased_run(tmp)))
+    report = write_report(RunFolder(neutral_biased_run(tmp)))
     url = report.resolve().as_uri()
     dom = _run(browser, tmp / "profile-dom", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -135,7 +135,7 @@ def test_xss_probes_in_ids_labels_and_answers_are_inert(
 ) -> None:
     browser = _chromium()
     tmp = tmp_path_factory.mktemp("chromium-xss")
-    report = write_report(RunDir(xss_run(tmp)))
+    report = write_report(RunFolder(xss_run(tmp)))
     dom = _run(browser, tmp / "profile", "--dump-dom", report.resolve().as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     parser = _Elements()

@@ -31,7 +31,7 @@ from report_builders import (
 )
 from support import shared_file
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.report.html import write_report
 from vlmfer.report.markdown import write_markdown
 from vlmfer.report.summary import write_metrics
@@ -41,14 +41,14 @@ DATA_URI = re.compile(r'<img src="data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/
 
 
 @pytest.fixture()
-def report(tmp_path: Path) -> tuple[RunDir, str]:
-    rd = RunDir(neutral_biased_run(tmp_path))
+def report(tmp_path: Path) -> tuple[RunFolder, str]:
+    rd = RunFolder(neutral_biased_run(tmp_path))
     write_metrics(rd)
     path = write_report(rd)
     return rd, path.read_text(encoding="utf-8")
 
 
-def test_writes_report_and_confusion_png(report: tuple[RunDir, str]) -> None:
+def test_writes_report_and_confusion_png(report: tuple[RunFolder, str]) -> None:
     rd, _ = report
     assert (rd.path / "report.html").is_file()
     png = rd.path / "confusion_matrix.png"
@@ -57,7 +57,7 @@ def test_writes_report_and_confusion_png(report: tuple[RunDir, str]) -> None:
         assert img.width > 300 and img.height > 200
 
 
-def test_report_is_self_contained(report: tuple[RunDir, str]) -> None:
+def test_report_is_self_contained(report: tuple[RunFolder, str]) -> None:
     _, page = report
     links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page, flags=re.I)
     assert links, "expected figures and anchors"
@@ -69,7 +69,7 @@ def test_report_is_self_contained(report: tuple[RunDir, str]) -> None:
     assert "Content-Security-Policy" in page
 
 
-def test_figures_are_embedded_and_decode(report: tuple[RunDir, str]) -> None:
+def test_figures_are_embedded_and_decode(report: tuple[RunFolder, str]) -> None:
     _, page = report
     found = DATA_URI.findall(page)
     pngs = [b for mime, b in found if mime == "image/png"]
@@ -83,7 +83,7 @@ def test_figures_are_embedded_and_decode(report: tuple[RunDir, str]) -> None:
             assert img.width > 10 and img.height > 10
 
 
-def test_headline_non_answers_and_sections(report: tuple[RunDir, str]) -> None:
+def test_headline_non_answers_and_sections(report: tuple[RunFolder, str]) -> None:
     rd, page = report
     metrics = json.loads(rd.metrics_path.read_text())
     assert "Non-answers count as wrong" in page
@@ -109,7 +109,7 @@ def test_headline_non_answers_and_sections(report: tuple[RunDir, str]) -> None:
         assert text in page
 
 
-def test_model_text_is_escaped(report: tuple[RunDir, str]) -> None:
+def test_model_text_is_escaped(report: tuple[RunFolder, str]) -> None:
     _, page = report
     assert INJECTION not in page
     assert "<img src=x" not in page
@@ -119,7 +119,7 @@ def test_model_text_is_escaped(report: tuple[RunDir, str]) -> None:
     assert "Wide eyes; &lt;b&gt;calm&lt;/b&gt; mouth." in page  # the free description
 
 
-def test_gallery_thumbnails_video_and_placeholders(report: tuple[RunDir, str]) -> None:
+def test_gallery_thumbnails_video_and_placeholders(report: tuple[RunFolder, str]) -> None:
     _, page = report
     assert "Fear → <span>Neutral</span>" in page
     # The video's middle frame, decoded by PyAV.
@@ -129,7 +129,7 @@ def test_gallery_thumbnails_video_and_placeholders(report: tuple[RunDir, str]) -
 
 
 def test_no_thumbnails(tmp_path: Path) -> None:
-    rd = RunDir(neutral_biased_run(tmp_path))
+    rd = RunFolder(neutral_biased_run(tmp_path))
     page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
     assert "data:image/jpeg" not in page
     assert "no preview" not in page
@@ -138,14 +138,14 @@ def test_no_thumbnails(tmp_path: Path) -> None:
 
 
 def test_no_dataset_root_means_no_thumbnails(tmp_path: Path) -> None:
-    rd = RunDir(neutral_biased_run(tmp_path, with_root=False))
+    rd = RunFolder(neutral_biased_run(tmp_path, with_root=False))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "data:image/jpeg" not in page
     assert "records no dataset root" in page
 
 
 def test_metrics_recomputed_when_missing_and_custom_path(tmp_path: Path) -> None:
-    rd = RunDir(neutral_biased_run(tmp_path))
+    rd = RunFolder(neutral_biased_run(tmp_path))
     assert not rd.metrics_path.exists()
     out = write_report(rd, tmp_path / "elsewhere" / "r.html")
     assert out == tmp_path / "elsewhere" / "r.html" and out.is_file()
@@ -162,7 +162,7 @@ def test_sample_id_cannot_leave_the_dataset_root(tmp_path: Path) -> None:
     assert media_path(root, "Happy/1.png") == (root / "Happy/1.png").resolve()
     assert media_path(None, "Happy/1.png") is None
     preds = [pred("../secret.png", "Happy", "Sad")]
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=root), preds))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=root), preds))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "data:image/jpeg" not in page
     assert "no preview" in page
@@ -201,7 +201,7 @@ def test_calibration_and_forced_six_way_shown(tmp_path: Path) -> None:
         scores["Neutral"] = 0.4 if gold != "Neutral" else 0.6
         preds.append(pred(sid, gold, "Neutral" if gold != "Happy" else "Happy",
                           scores=scores))
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=root, strategy="calibrated"), preds))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=root, strategy="calibrated"), preds))
     metrics = write_metrics(rd)
     assert metrics["calibration"] is not None
     assert metrics["excluding_neutral"]["forced_six_way"]["available"]
@@ -216,7 +216,7 @@ def test_calibration_and_forced_six_way_shown(tmp_path: Path) -> None:
 
 def test_known_cost_and_no_calibration_section(tmp_path: Path) -> None:
     preds = [pred(f"{g}/1.png", g, g, cost=0.0125) for g in LABELS]
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=None), preds))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=None), preds))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "Cost: $0.0875" in page
     assert 'id="calibration"' not in page
@@ -227,7 +227,7 @@ def test_label_set_without_neutral(tmp_path: Path) -> None:
     labels = ["Happy", "Sad"]
     preds = [pred("a.png", "Happy", "Sad"), pred("b.png", "Sad", "Sad"),
              pred("c.png", "Happy", "refused")]
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "no Neutral class" in page
     assert "Happy → <span>Sad</span>" in page
@@ -235,7 +235,7 @@ def test_label_set_without_neutral(tmp_path: Path) -> None:
 
 
 def test_empty_run_still_reports(tmp_path: Path) -> None:
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=None), []))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=None), []))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "0 scored samples" in page
     assert "—" in page
@@ -247,10 +247,10 @@ def test_not_a_run_dir(tmp_path: Path) -> None:
     from vlmfer.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not a run directory"):
-        write_report(RunDir(tmp_path))
+        write_report(RunFolder(tmp_path))
 
 
-def test_markdown_summary(report: tuple[RunDir, str]) -> None:
+def test_markdown_summary(report: tuple[RunFolder, str]) -> None:
     rd, _ = report
     m = json.loads(rd.metrics_path.read_text())
     md = write_markdown(rd)
@@ -264,7 +264,7 @@ def test_markdown_summary(report: tuple[RunDir, str]) -> None:
 
 
 def test_run_report_method(tmp_path: Path) -> None:
-    from vlmfer.engine.run import Run
+    from vlmfer import Run
 
     run = Run(neutral_biased_run(tmp_path))
     run.recompute()
@@ -290,7 +290,7 @@ def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
     # "$" would start matplotlib mathtext; "<" and "&" must be escaped in the page.
     labels = ["$5 smile", "a<b & c"]
     preds = [pred("1.png", "$5 smile", "a<b & c"), pred("2.png", "a<b & c", "a<b & c")]
-    rd = RunDir(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
+    rd = RunFolder(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
     page = write_report(rd).read_text(encoding="utf-8")
     assert "$5 smile → <span>a&lt;b &amp; c</span>" in page
     assert "a<b" not in page
@@ -313,7 +313,7 @@ class _Tags(HTMLParser):
 
 
 def test_xss_probes_in_answers_ids_and_labels_are_text(tmp_path: Path) -> None:
-    page = write_report(RunDir(xss_run(tmp_path))).read_text(encoding="utf-8")
+    page = write_report(RunFolder(xss_run(tmp_path))).read_text(encoding="utf-8")
     for probe in (SCRIPT_PROBE, ATTR_PROBE, PROBE_LABEL):
         assert probe not in page
     assert "<script" not in page.lower() and "<img src=x" not in page
@@ -337,7 +337,7 @@ _CELL_BAR = re.compile(r"(?<!\\)\|")
 
 
 def test_markdown_escapes_pipes_newlines_and_html(tmp_path: Path) -> None:
-    rd = RunDir(xss_run(tmp_path))
+    rd = RunFolder(xss_run(tmp_path))
     with_metrics(rd.path, **{"evil|metric<b>": 0.5},
                  model_snapshots={f"snap|{SCRIPT_PROBE}": 5},
                  excluding_neutral={"subset": {"convention": f"subset|\n{ATTR_PROBE}"}})
@@ -358,8 +358,8 @@ def test_markdown_escapes_pipes_newlines_and_html(tmp_path: Path) -> None:
 # --- metrics.json keys that may or may not be there -----------------------------------------
 
 
-def _extras_run(tmp_path: Path, **extra: object) -> tuple[RunDir, str, str]:
-    rd = RunDir(with_metrics(neutral_biased_run(tmp_path), **extra))
+def _extras_run(tmp_path: Path, **extra: object) -> tuple[RunFolder, str, str]:
+    rd = RunFolder(with_metrics(neutral_biased_run(tmp_path), **extra))
     page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
     return rd, page, write_markdown(rd)
 
@@ -443,7 +443,7 @@ def test_forced_six_way_names_its_scores(tmp_path: Path) -> None:
     assert 'Scores used: <span class="mono">batch-calibrated</span>.' in page
 
 
-def test_extras_absent_or_false_show_nothing(report: tuple[RunDir, str],
+def test_extras_absent_or_false_show_nothing(report: tuple[RunFolder, str],
                                              tmp_path: Path) -> None:
     _, page = report
     # metrics.json always has the answered-only block: the report always shows it.
@@ -459,7 +459,7 @@ def test_metrics_without_optional_blocks_still_render(tmp_path: Path) -> None:
     # A minimal metrics.json (an older vlmfer, or another tool's) renders; nothing is invented.
     run = neutral_biased_run(tmp_path)
     (run / "metrics.json").write_text(json.dumps({"n": 3, "accuracy": 0.5}), encoding="utf-8")
-    rd = RunDir(run)
+    rd = RunFolder(run)
     page = write_report(rd, thumbnails=False).read_text(encoding="utf-8")
     assert "50.0 %" in page and "no interval" in page
     assert "Other metrics" not in page and "Answered only" not in page
@@ -472,7 +472,7 @@ def test_metrics_without_optional_blocks_still_render(tmp_path: Path) -> None:
 def test_metrics_staleness_is_decided_by_the_files(tmp_path: Path) -> None:
     from vlmfer.report.summary import load_metrics, metrics_stale
 
-    rd = RunDir(neutral_biased_run(tmp_path))
+    rd = RunFolder(neutral_biased_run(tmp_path))
     assert metrics_stale(rd) and metrics_stale(rd.path)  # never computed
     n = write_metrics(rd)["n"]
     assert not metrics_stale(rd)
@@ -509,7 +509,7 @@ def vlmfer_report_dir() -> str:
     return str(Path(vlmfer.report.__file__).parent)
 
 
-def test_style_sheet_is_inlined_unescaped(report: tuple[RunDir, str]) -> None:
+def test_style_sheet_is_inlined_unescaped(report: tuple[RunFolder, str]) -> None:
     _, page = report
     assert 'font:15px/1.5 -apple-system, "Segoe UI"' in page
     assert "&#34;Segoe UI" not in page

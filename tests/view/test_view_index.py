@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from view_builders import mock_run, stills
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import ConfigError
 from vlmfer.view import Catalog, Filters, RunIndex, ViewRun, view_cache_dir
 
@@ -27,7 +27,7 @@ def _copy(run: Path, to: Path) -> Path:
 
 
 def test_rows_read_by_offset_match_the_file(small_run: Path) -> None:
-    preds = list(RunDir(small_run).iter_predictions())
+    preds = list(RunFolder(small_run).iter_predictions())
     index = RunIndex(small_run / "predictions.jsonl", None)
     rows = index.rows()
     assert [r.sample_id for r in rows] == [p.sample_id for p in preds]
@@ -100,7 +100,7 @@ def test_not_a_run_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_filters_and_pages(small_run: Path) -> None:
     catalog = Catalog.open([small_run])
-    preds = list(RunDir(small_run).iter_predictions())
+    preds = list(RunFolder(small_run).iter_predictions())
     everything = catalog.page(Filters(size=5))
     assert (everything["total"], everything["pages"], len(everything["items"])) == (21, 5, 5)
     last = catalog.page(Filters(size=5, page=4))

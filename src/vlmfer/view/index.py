@@ -7,7 +7,7 @@ its lines by offset. The index is cached in the run's view cache and rebuilt
 when ``predictions.jsonl`` changes size or modification time, so a run that is
 still being written shows its new lines on the next request.
 
-Like ``RunDir.iter_predictions``, the first line of a sample wins and a torn
+Like ``RunFolder.iter_predictions``, the first line of a sample wins and a torn
 last line (no newline yet) is left out.
 """
 

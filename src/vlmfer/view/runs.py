@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vlmfer.engine.rundir import RunDir
+from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import ConfigError
 from vlmfer.types import NON_ANSWERS, OUTCOMES, Prediction
 from vlmfer.view.index import Row, RunIndex, StaleIndexError
@@ -61,7 +61,7 @@ class ViewRun:
 
     def __init__(self, path: Path | str, name: str | None = None) -> None:
         self.path = Path(path)
-        self.dir = RunDir(self.path)
+        self.dir = RunFolder(self.path)
         self.manifest = self.dir.read_manifest()  # a clear error if this is not a run folder
         if not self.dir.predictions_path.exists():
             raise ConfigError(
