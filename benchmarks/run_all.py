@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "cache_rerun": (["--quick"], []),
     "memory": (["--quick"], []),
     "ratelimit": (["--quick"], []),
+    "view": (["--n", "20000"], ["--n", "20000"]),
 }
 
 
