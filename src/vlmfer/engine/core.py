@@ -185,7 +185,7 @@ class Engine:
         Batch mode (``vlmfer.batch``) overrides this to answer from collected results.
         """
         if self.cache is not None:
-            hit = self.cache.get(key)
+            hit = await self.cache.aget(key)
             # An answer from another snapshot than the run's is asked again.
             if hit is not None and self.snapshots.accepts(predictor.name, hit):
                 response = hit.model_copy(update={"cached": True})
@@ -225,7 +225,7 @@ class Engine:
                 "(metrics.json: mixed_snapshots). Name a dated snapshot as the model to avoid "
                 "this", predictor.name, response.model_version, pinned)
         if self.cache is not None:
-            self.cache.put(key, response)
+            self.cache.put_later(key, response)
         ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed))
         return response
 
