@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -68,8 +67,11 @@ class ResponseCache:
         self._lock = threading.Lock()
         #: Rows handed to the writer and not yet committed: key -> JSON.
         self._pending: dict[str, str] = {}
-        self._queue: queue.SimpleQueue[tuple[str, str] | threading.Event | None] = (
-            queue.SimpleQueue())
+        self._buffer: list[tuple[str, str]] = []  # rows for the writer's next batch
+        self._waiters: list[threading.Event] = []  # flush() calls to wake after that batch
+        self._has_work = threading.Event()
+        self._flush_now = threading.Event()
+        self._stopping = False
         self._writer: threading.Thread | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._index: set[int] | None = None  # hash(key) of every stored key, once loaded
@@ -177,12 +179,16 @@ class ResponseCache:
             return
         with self._lock:
             self._pending[key] = row
+            self._buffer.append((key, row))
             self._note(key)
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop,
                                                 name="vlmfer-cache-write", daemon=True)
                 self._writer.start()
-        self._queue.put((key, row))
+        # Wakes the writer once a batch, not once a row: a wake-up per row costs the loop
+        # a GIL hand-off each time.
+        if not self._has_work.is_set():
+            self._has_work.set()
 
     def _note(self, key: str) -> None:
         if self._index is not None:
@@ -190,27 +196,14 @@ class ResponseCache:
 
     def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
-            batch: list[tuple[str, str]] = []
-            waiters: list[threading.Event] = []
-            stop = False
-            deadline = time.monotonic() + FLUSH_INTERVAL_S
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                else:
-                    batch.append(item)
-                if stop or waiters:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
+            self._has_work.wait()
+            self._flush_now.wait(FLUSH_INTERVAL_S)  # let the batch fill, unless asked now
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                waiters, self._waiters = self._waiters, []
+                stop = self._stopping
+                self._has_work.clear()
+                self._flush_now.clear()
             if batch:
                 self._commit(batch)
             for w in waiters:
@@ -242,10 +235,13 @@ class ResponseCache:
 
     def flush(self) -> None:
         """Wait until every ``put_later`` so far is committed."""
-        if self._writer is None or not self._writer.is_alive():
-            return
-        done = threading.Event()
-        self._queue.put(done)
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                return
+            done = threading.Event()
+            self._waiters.append(done)
+        self._flush_now.set()
+        self._has_work.set()
         done.wait()
 
     def __len__(self) -> int:
@@ -255,10 +251,14 @@ class ResponseCache:
 
     def close(self) -> None:
         """Commit what is pending, stop the threads and close every connection."""
-        writer, self._writer = self._writer, None
-        if writer is not None and writer.is_alive():
-            self._queue.put(None)
+        with self._lock:
+            writer, self._writer = self._writer, None
+            self._stopping = writer is not None
+        if writer is not None:
+            self._flush_now.set()
+            self._has_work.set()
             writer.join()
+            self._stopping = False
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.shutdown(wait=True)
