@@ -9,11 +9,13 @@ cached answer from another model snapshot may serve a run.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,21 @@ FLUSH_INTERVAL_S = 0.05
 INDEX_MAX_ROWS = 200_000
 #: How stale the key index may be before it is refreshed with other processes' new rows.
 INDEX_REFRESH_S = 1.0
+
+
+def cache_keyer(identity: dict[str, Any]) -> Callable[[str], str]:
+    """``cache_key`` for one predictor identity, its JSON rendered once: ``keyer(digest)``.
+
+    ``digest`` is a prompt's ``hash()`` (hex). Byte for byte the key ``cache_key`` gives.
+    """
+    head = ('{"predictor":' + json.dumps(identity, sort_keys=True, separators=(",", ":"),
+                                          default=str, ensure_ascii=False) + ',"prompt":"')
+    tail = f'","v":{SCHEMA_VERSION}}}'
+
+    def keyer(digest: str) -> str:
+        return hashlib.sha256((head + digest + tail).encode("utf-8")).hexdigest()
+
+    return keyer
 
 
 class ResponseCache:
