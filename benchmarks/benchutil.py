@@ -141,21 +141,49 @@ class Child:
     maxrss_mb: float
     stdout: str
     stderr: str
+    #: ``time.time()`` when the child was launched (to compare with the emulator's clock).
+    launched_at: float = 0.0
+    #: With ``timeline=True``: (time.time(), CPU seconds so far) every 10 ms while it ran.
+    cpu_timeline: list[tuple[float, float]] | None = None
+
+    def cpu_at(self, when: float) -> float:
+        """The child's CPU seconds at wall-clock ``when`` (from its timeline)."""
+        assert self.cpu_timeline, "run_child(timeline=True) records the timeline"
+        before = [cpu for t, cpu in self.cpu_timeline if t <= when]
+        return before[-1] if before else 0.0
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """user + sys CPU of a live process so far, from /proc (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
-              cwd: Path | None = None, timeout: float = 900.0) -> Child:
+              cwd: Path | None = None, timeout: float = 900.0,
+              timeline: bool = False) -> Child:
     """Run ``cmd``; CPU (user + sys) and peak RSS are that child's own (``os.wait4``).
 
-    stdout and stderr go to files, so the child's stderr is not a TTY.
+    stdout and stderr go to files, so the child's stderr is not a TTY. With ``timeline``
+    the child's CPU is read from /proc every 10 ms, so that the CPU spent before its first
+    request (start-up: interpreter, imports, listing) can be told from the rest.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        launched = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 env={**os.environ, "NO_PROXY": "127.0.0.1", **(env or {})},
                                 cwd=cwd)
         deadline = time.monotonic() + timeout
+        points: list[tuple[float, float]] | None = [] if timeline else None
         while True:
+            if points is not None:
+                cpu = _proc_cpu_s(proc.pid)
+                if cpu is not None:
+                    points.append((time.time(), cpu))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -169,7 +197,7 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None,
         out.seek(0)
         err.seek(0)
         return Child(proc.returncode, wall, usage.ru_utime + usage.ru_stime,
-                     usage.ru_maxrss / 1024.0, out.read(), err.read())
+                     usage.ru_maxrss / 1024.0, out.read(), err.read(), launched, points)
 
 
 def fresh(path: Path) -> Path:

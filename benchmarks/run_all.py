@@ -34,6 +34,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "cache_rerun": (["--quick"], []),
     "memory": (["--quick"], []),
     "ratelimit": (["--quick"], []),
+    "bookkeeping": (["--n", "2000"], ["--n", "5000"]),
+    "view": (["--n", "20000"], ["--n", "20000"]),
 }
 
 

@@ -169,3 +169,14 @@ def test_the_key_of_a_known_prompt_is_stable() -> None:
         "6d41d8eca45c0a29d14e1c2faf19c8103c0ba557fdbe778f15d015066181f8b4")
     assert cache_key(identity, _prompt()) == (
         "e6ddb9c1cc413e1afe04077dee210c1a5a4665d0d09669f31f3c3acfe18807a8")
+
+
+def test_a_keyer_gives_the_same_key_as_cache_key() -> None:
+    """The engine renders a predictor's identity once; stored keys must not change."""
+    from vlmfer.engine.cache import cache_key, cache_keyer
+    from vlmfer.types import Prompt
+
+    identity = {"provider": "openai", "model": "gpt-5.2", "base_url": "http://127.0.0.1:1/v1",
+                "options": {"reasoning": "é", "n": [1, 2]}}
+    prompt = Prompt(text="Which emotion? Happy, Sad")
+    assert cache_keyer(identity)(prompt.hash()) == cache_key(identity, prompt)

@@ -211,3 +211,20 @@ def test_video_sample_media_is_passed_through(real_clip: Sample) -> None:
     prompt = strategy.prompt("answer", real_clip, step="answer", labels=strategy.labels)
     assert prompt.media == [Media.from_path(real_clip.media.path)]
     assert sample_of(real_clip.media.path).media.kind == "video"
+
+
+def test_one_strategy_renders_each_samples_own_order_and_media_word(
+    tiny_images: dict[str, Sample], real_clip: Sample,
+) -> None:
+    """Prompts are rendered once per label order and media word, and reused: never another
+    sample's order or word."""
+    strategy = vlmfer.get_strategy("single-shot", label_order="shuffle", order_seed=3)
+    samples = [*tiny_images.values(), real_clip, *tiny_images.values()]
+    for sample in samples:
+        prompt = strategy.prompt("answer", sample, step="answer", labels=strategy.labels)
+        assert prompt.label_order is not None
+        assert f"Emotion List: {', '.join(prompt.label_order)}\n" in prompt.text
+        word = "video" if sample is real_clip else "image"
+        assert prompt.text == _render_default(
+            sample, label_order="shuffle", order_seed=3), sample.id
+        assert f" {word}" in prompt.text

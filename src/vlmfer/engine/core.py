@@ -19,13 +19,14 @@ from typing import Any
 from pydantic import Field
 
 from vlmfer.engine.budget import limiter_for
-from vlmfer.engine.cache import ResponseCache, SnapshotPins, cache_key
+from vlmfer.engine.cache import ResponseCache, SnapshotPins, cache_keyer
 from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
 from vlmfer.errors import ConfigError, MediaError, PredictorError
 from vlmfer.predictors.base import Predictor, cache_identity_of
 from vlmfer.strategies.base import CallFailed, Pending, Strategy
 from vlmfer.types import (
+    LabelMatch,
     Media,
     MediaSpec,
     Prediction,
@@ -87,6 +88,12 @@ class EngineContext:
         self._engine = engine
         self._sample = sample
         self.steps: list[Step] = []
+        #: id(prompt) -> (that prompt, its hash): the engine's own copies, hashed once per ask.
+        self._digests: dict[int, tuple[Prompt, str]] = {}
+
+    def _digest(self, prompt: Prompt) -> str | None:
+        entry = self._digests.get(id(prompt))
+        return entry[1] if entry is not None and entry[0] is prompt else None
 
     @property
     def sample(self) -> Sample:
@@ -132,6 +139,7 @@ class Engine:
                                                 window_s=options.rate_window_s)
         self._hashes: dict[Path, str] = {}
         self._inflight: dict[str, asyncio.Future[Response]] = {}
+        self._keyers: dict[str, Callable[[str], str]] = {}
         self._rng = random.Random(options.seed)
         self.calls = 0
         #: Which snapshot answers this run, per model (see ``SnapshotPins``).
@@ -172,9 +180,13 @@ class Engine:
         if self.options.media is not None:  # the run's [media] settings hold for every ask
             update["media_spec"] = self.options.media
         prompt = prompt.model_copy(update=update)
-        key = cache_key(cache_identity_of(predictor), prompt)
-        return await self._answer(ctx, key, prompt, step=step, role=role, predictor=predictor,
-                                  parsed=parsed)
+        digest = prompt.hash()
+        keyer = self._keyers.get(role)
+        if keyer is None:  # the identity's JSON once per role, not once per ask
+            keyer = self._keyers[role] = cache_keyer(cache_identity_of(predictor))
+        ctx._digests[id(prompt)] = (prompt, digest)
+        return await self._answer(ctx, keyer(digest), prompt, step=step, role=role,
+                                  predictor=predictor, parsed=parsed)
 
     async def _answer(
         self, ctx: EngineContext, key: str, prompt: Prompt, *, step: str, role: str,
@@ -185,11 +197,12 @@ class Engine:
         Batch mode (``vlmfer.batch``) overrides this to answer from collected results.
         """
         if self.cache is not None:
-            hit = self.cache.get(key)
+            hit = await self.cache.aget(key)
             # An answer from another snapshot than the run's is asked again.
             if hit is not None and self.snapshots.accepts(predictor.name, hit):
                 response = hit.model_copy(update={"cached": True})
-                ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
+                ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed,
+                                             prompt_hash=ctx._digest(prompt)))
                 return response
 
         # Identical asks in flight at once (a shared content-free input) are made once.
@@ -203,7 +216,8 @@ class Engine:
                                              kind=kind, retryable=retryable))
                 raise CallFailed(step, e.reason) from e
             response = response.model_copy(update={"cached": True})
-            ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed))
+            ctx.steps.append(record_step(step, predictor, prompt, response, 0, parsed,
+                                             prompt_hash=ctx._digest(prompt)))
             return response
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -225,8 +239,9 @@ class Engine:
                 "(metrics.json: mixed_snapshots). Name a dated snapshot as the model to avoid "
                 "this", predictor.name, response.model_version, pinned)
         if self.cache is not None:
-            self.cache.put(key, response)
-        ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed))
+            self.cache.put_later(key, response)
+        ctx.steps.append(record_step(step, predictor, prompt, response, attempts, parsed,
+                                     prompt_hash=ctx._digest(prompt)))
         return response
 
     async def _call(
@@ -340,13 +355,16 @@ def _total_cost(steps: Sequence[Step]) -> float | None:
 
 def record_step(
     name: str, predictor: Predictor, prompt: Prompt, response: Response, attempts: int,
-    parsed: Any,
+    parsed: Any, *, prompt_hash: str | None = None,
 ) -> Step:
-    """The record of one answered call (online or from a batch result)."""
-    return Step(
+    """The record of one answered call (online or from a batch result).
+
+    ``prompt_hash`` is ``prompt.hash()`` when the caller has it already.
+    """
+    fields = dict(
         name=name,
         model=predictor.name,
-        prompt_hash=prompt.hash(),
+        prompt_hash=prompt_hash or prompt.hash(),
         text_sent=prompt.text if prompt.system is None else f"{prompt.system}\n\n{prompt.text}",
         template=prompt.template,
         label_order=prompt.label_order,
@@ -364,6 +382,10 @@ def record_step(
         simulated=response.simulated,
         details=dict(response.details),
     )
+    if parsed is None or isinstance(parsed, LabelMatch):
+        # Every field is already typed (a validated Response and Prompt): no re-validation.
+        return Step.model_construct(**fields)
+    return Step(**fields)
 
 
 def failed_step(

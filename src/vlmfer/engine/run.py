@@ -49,7 +49,7 @@ from vlmfer.engine.progress import Progress
 from vlmfer.engine.rundir import RunFolder, utcnow
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
-from vlmfer.types import Sample
+from vlmfer.types import Prediction, Sample
 
 log = logging.getLogger("vlmfer")
 
@@ -107,9 +107,11 @@ async def execute(
     manifest = build_manifest(dataset, strategy, predictors, options, command=command)
     rundir.check_identity(manifest["identity"])
     old: dict[str, Any] = {}
+    # Read once: a resume of 20 000 samples spends most of its time parsing these.
+    finished = rundir.finished() if rundir.exists() else []
     # Capability probe of compatible servers: before the first paid request, a ConfigError
     # (exit 2) if a server cannot serve this strategy; a resume with nothing left asks nothing.
-    if _work_left(rundir, dataset, options):
+    if _work_left(finished, dataset, options):
         manifest["probe"] = await probe_predictors(predictors, strategy) or None
     if rundir.exists():  # keep the first start time; record this resume
         old = rundir.read_manifest()
@@ -122,7 +124,6 @@ async def execute(
         cache = ResponseCache()
     engine = Engine(strategy, predictors, options, cache if options.cache else None)
 
-    finished = rundir.finished()
     dropped: set[str] = set()
     if options.retry_errors:
         dropped = {p.sample_id for p in finished if p.outcome == "error"}
@@ -142,12 +143,19 @@ async def execute(
             + f"; {remaining} to go")
     progress.start()
     rundir.open_append()
+    # What the stale check below needs of this session's answers: the cached steps' models
+    # and snapshots only, not the records.
+    served: list[tuple[str, list[tuple[str, str]]]] = []
     try:
-        await _drive(engine, todo, rundir, progress, options.concurrency)
+        await _drive(engine, todo, rundir, progress, options.concurrency, served)
         # Cached answers used before the first live answer pinned the snapshot may come from
         # another one: those samples are asked again, so that one run is one snapshot.
-        stale = ({p.sample_id for p in rundir.iter_predictions() if engine.snapshots.stale(p)}
-                 if engine.cache is not None and engine.snapshots.pins else set())
+        stale: set[str] = set()
+        pins = engine.snapshots.pins
+        if engine.cache is not None and pins:
+            stale = {p.sample_id for p in finished if engine.snapshots.stale(p)}
+            stale |= {sid for sid, steps in served
+                      if any(pins.get(m, v) != v for m, v in steps)}
         if stale:
             rundir.close()
             rundir.drop(stale)
@@ -173,24 +181,27 @@ async def execute(
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
 
 
-def _work_left(rundir: RunFolder, dataset: Dataset, options: EngineOptions) -> bool:
+def _work_left(finished: list[Prediction], dataset: Dataset, options: EngineOptions) -> bool:
     """Whether this run will ask anything (a fresh folder, or samples not yet finished)."""
-    if not rundir.exists():
-        return True
-    done = {p.sample_id for p in rundir.finished()
+    done = {p.sample_id for p in finished
             if not (options.retry_errors and p.outcome == "error")}
     return len(done) < len(dataset)
 
 
 async def _drive(
     engine: Engine, samples: Iterable[Sample], rundir: RunFolder, progress: Progress,
-    concurrency: int,
+    concurrency: int, served: list[tuple[str, list[tuple[str, str]]]] | None = None,
 ) -> None:
     fail_fast = FailFast(fail_fast_window(concurrency))
 
     async def handle(sample: Sample) -> None:
         pred = await engine.run_sample(sample)
         rundir.append(pred)
+        if served is not None:
+            cached = [(s.model, s.model_version) for s in pred.steps
+                      if s.cached and s.model_version is not None]
+            if cached:
+                served.append((pred.sample_id, cached))
         progress.update(pred)
         fail_fast.observe(pred)  # raising stops every worker: nothing more is sent
 

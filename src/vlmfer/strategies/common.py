@@ -201,6 +201,10 @@ def without_neutral(labels: tuple[str, ...], strategy: str) -> tuple[str, ...]:
     return rest
 
 
+#: Rendered prompts kept per strategy (label orders x media words; 7! shuffles fit).
+_RENDERED_MAX = 8192
+
+
 class BuiltinStrategy(Strategy):
     """Shared machinery: option errors that name the strategy, templates, prompts."""
 
@@ -300,19 +304,34 @@ class BuiltinStrategy(Strategy):
         o = self.options
         spec = media_spec or o.media
         order: list[str] | None = None
-        values: dict[str, str] = {}
         if labels is not None:
             order = label_order(
                 labels, o.label_order, seed=o.order_seed, sample_id=sample.id, step=step
             )
-            values = render_values(order=order, canonical=labels)
         if media is None:
             media = [sample.media]
-        if media:
-            values["media_word"] = media_word(o.media_word, sample, spec)
-        if description is not None:
-            values["description"] = description
-        system, text = template.render(**values)
+        word = media_word(o.media_word, sample, spec) if media else None
+        # A template renders the same text for one label order and media word: rendered
+        # once, not once a sample (a free description makes each text its own).
+        memo: dict[Any, tuple[Template, str | None, str]] = self.__dict__.setdefault(
+            "_rendered", {})
+        memo_key = (None if description is not None
+                    else (slot, labels, None if order is None else tuple(order), word))
+        hit = memo.get(memo_key) if memo_key is not None else None
+        if hit is not None and hit[0] is template:
+            system, text = hit[1], hit[2]
+        else:
+            values = (render_values(order=order, canonical=labels)
+                      if order is not None and labels is not None else {})
+            if word is not None:
+                values["media_word"] = word
+            if description is not None:
+                values["description"] = description
+            system, text = template.render(**values)
+            if memo_key is not None:
+                if len(memo) >= _RENDERED_MAX:
+                    memo.clear()
+                memo[memo_key] = (template, system, text)
         resp_constraint = None
         if constraint is not None and order is not None:
             resp_constraint = ResponseConstraint(
