@@ -412,9 +412,17 @@ class ListedDataset(Dataset):
         """Where the selection's symlinked files resolve: their count and target folders."""
         targets: dict[str, int] = {}
         n = 0
+        folders: dict[str, str] = {}  # a folder's real path, resolved once per folder
         for entry in self._entries:
             path = str(self._path(entry))
-            real = os.path.realpath(path)
+            folder = os.path.dirname(path)
+            real_folder = folders.get(folder)
+            if real_folder is None:
+                real_folder = folders[folder] = os.path.realpath(folder)
+            if os.path.islink(path):  # one lstat per file; realpath only for links
+                real = os.path.realpath(path)
+            else:
+                real = os.path.join(real_folder, os.path.basename(path))
             if real != path:
                 n += 1
                 parent = os.path.dirname(real)
