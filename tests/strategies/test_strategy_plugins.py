@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import vlmfer
 from vlmfer.errors import ConfigError, UnknownStrategyError
@@ -67,3 +70,37 @@ def test_requirements_and_roles() -> None:
         assert vlmfer.get_strategy(name).roles() == {}
     llm = vlmfer.get_strategy("free-description", mapper="llm", mapper_model="openai/gpt-5-mini")
     assert llm.roles() == {"mapper": "openai/gpt-5-mini"}
+
+
+def test_a_strategy_written_with_run_still_works_and_is_told_to_rename_it() -> None:
+    import asyncio
+
+    from vlmfer.strategies.base import Strategy, Verdict
+    from vlmfer.types import Media, Sample
+
+    class LegacyOptions(BaseModel):
+        pass
+
+    class Legacy(Strategy):
+        name = "legacy"
+        Options = LegacyOptions
+        labels = ("Happy", "Sad")  # type: ignore[assignment]
+
+        async def run(self, sample: Sample, ctx: Any) -> Verdict:
+            return Verdict(pred="Happy", outcome="ok")
+
+    class Current(Strategy):
+        name = "current"
+        Options = LegacyOptions
+        labels = ("Happy", "Sad")  # type: ignore[assignment]
+
+        async def decide(self, sample: Sample, ctx: Any) -> Verdict:
+            return Verdict(pred="Sad", outcome="ok")
+
+    sample = Sample(id="x", media=Media(path=Path("x.png"), kind="image", mime_type="image/png"),
+                    label="Happy")
+    ctx: Any = None  # neither strategy asks anything
+    with pytest.warns(DeprecationWarning, match=r"Legacy.run\(\) is deprecated: rename it"):
+        assert asyncio.run(Legacy().decide(sample, ctx)).pred == "Happy"
+    # The old entry point still reaches a strategy written with decide().
+    assert asyncio.run(Current().run(sample, ctx)).pred == "Sad"

@@ -309,7 +309,7 @@ class Engine:
         ctx = EngineContext(self, sample)
         labels = self.strategy.labels
         try:
-            verdict = await self.strategy.run(sample, ctx)
+            verdict = await self.strategy.decide(sample, ctx)
             if verdict.outcome == "ok" and verdict.pred not in labels:
                 raise ValueError(
                     f"strategy returned {verdict.pred!r}, which is not in its label set {labels}"

@@ -122,7 +122,7 @@ def first_prompt(
 
     async def go() -> Verdict | None:
         try:
-            return await strategy.run(sample, ctx_typed)
+            return await strategy.decide(sample, ctx_typed)
         except Pending:
             return None
 

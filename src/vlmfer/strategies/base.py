@@ -87,7 +87,7 @@ class Requirements(Record):
 class Strategy(ABC):
     """Turns one ``Sample`` into one ``Verdict`` through predictor calls.
 
-    ``run`` is the strategy's whole job for one sample; ``vlmfer run`` (the command)
+    ``decide`` is the strategy's whole job for one sample; ``vlmfer run`` (the command)
     and ``vlmfer.Run`` (its result) are about a whole dataset.
     """
 
@@ -122,8 +122,30 @@ class Strategy(ABC):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "options": self.options.model_dump(mode="json")}
 
-    @abstractmethod
-    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict: ...
+    async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
+        """The strategy's whole job for one sample: ask through ``ctx``, return a Verdict.
+
+        Subclasses implement this. A strategy written for an earlier release that
+        implements ``run`` instead still works, with a DeprecationWarning.
+        """
+        if type(self).run is Strategy.run:
+            raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+        if type(self) not in _WARNED_RUN:
+            _WARNED_RUN.add(type(self))
+            warnings.warn(f"{type(self).__name__}.run() is deprecated: rename it decide() "
+                          "('run' names the command and its result only)",
+                          DeprecationWarning, stacklevel=2)
+        return await self.run(sample, ctx)
+
+    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
+        """Deprecated name of ``decide``."""
+        if type(self).decide is Strategy.decide:
+            raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+        return await self.decide(sample, ctx)
+
+
+#: Strategy classes already warned that they implement ``run`` rather than ``decide``.
+_WARNED_RUN: set[type[Strategy]] = set()
 
 
 def __getattr__(name: str) -> Any:

@@ -249,7 +249,7 @@ class Calibrated(BuiltinStrategy):
         out["content_free_inputs"] = list(o.content_free) if o.calibration != "none" else []
         return out
 
-    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
+    async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
         prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen,

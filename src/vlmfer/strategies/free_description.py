@@ -95,7 +95,7 @@ class FreeDescription(BuiltinStrategy):
             return {"mapper": o.mapper_model}
         return {}
 
-    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
+    async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         prompt = self.prompt("describe", sample, step="describe", media_spec=run_media(ctx))
         response, describe_step = await self.ask(ctx, prompt, step="describe")

@@ -74,7 +74,7 @@ class SingleShot(BuiltinStrategy):
         c = self.options.constrained
         return Requirements(enum_output=c == "enum", json_schema=c == "json_schema")
 
-    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
+    async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         return await ask_label(
             self, sample, ctx, step="answer", labels=self.labels,
             constrained=self.options.constrained,

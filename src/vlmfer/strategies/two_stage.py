@@ -61,7 +61,7 @@ class TwoStage(SingleShot):
         base = super().requirements()
         return base.model_copy(update={"logprobs": self.options.gate == "logprobs"})
 
-    async def run(self, sample: Sample, ctx: SampleContext) -> Verdict:
+    async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         gen = self.generation("gate")
         if o.gate == "logprobs":
