@@ -3,6 +3,8 @@
 #
 #   tools/mutation.sh                      every core module
 #   tools/mutation.sh engine/limits types  some of them (paths under src/vlmfer, no .py)
+#   MUTATE="src/vlmfer/labels/parse.py src/vlmfer/labels/ties.py" tools/mutation.sh labels
+#                                          only those files of a package (a shorter run)
 #
 # A mutant is a small deliberate bug (a flipped comparison, a dropped argument); the
 # module's tests should fail on each one. Each module runs in its own scratch folder,
@@ -20,7 +22,8 @@ root=$(pwd)
 tests_for() {
   case "$1" in
     labels) if [ -d tests/labels ]; then echo tests/labels; else echo tests/test_labels*.py; fi ;;
-    metrics/core) echo tests/metrics/test_metrics_core.py tests/metrics/test_metrics_common.py ;;
+    metrics/core) echo tests/metrics/test_metrics_core.py tests/metrics/test_metrics_common.py \
+                        tests/metrics/test_metrics_paths.py ;;
     engine/cache) echo tests/engine/test_cache.py tests/engine/test_cache_key.py ;;
     engine/limits) echo tests/engine/test_limits_window.py ;;
     engine/rundir) echo tests/engine/test_rundir.py ;;
@@ -43,16 +46,26 @@ for module in "${modules[@]}"; do
   work=".mutation/${module//\//_}"
   rm -rf "$work/mutants"
   mkdir -p "$work"
-  for item in src tests pyproject.toml; do ln -sfn "$root/$item" "$work/$item"; done
+  # docs/ too: the labels tests check the generated tables in docs/labels.md.
+  for item in src tests docs pyproject.toml; do ln -sfn "$root/$item" "$work/$item"; done
+  mutate=${MUTATE:-$(source_glob "$module")}
   {
     echo "[mutmut]"
     echo "source_paths = src/"
-    echo "only_mutate = $(source_glob "$module")"
+    echo "also_copy = docs/"
+    echo "only_mutate ="
+    for m in $mutate; do echo "    $m"; done
     echo "pytest_add_cli_args_test_selection ="
     for t in $tests; do echo "    $t"; done
     echo "pytest_add_cli_args = -p no:cacheprovider -q"
+    # Fork each mutant from a process that has only collected the tests: forked from the
+    # process that ran them, it inherits every lru_cache (the labels index, the word
+    # tables) already built, so mutants in those builders never run and "survive".
+    echo "process_isolation = forkserver"
   } > "$work/setup.cfg"
-  echo "== $module: mutating $(source_glob "$module"), testing with: $tests"
+  echo "== $module: mutating $mutate, testing with: $tests"
   (cd "$work" && mutmut run >/dev/null 2>&1 || true
-   mutmut results | grep -v ": killed$" || echo "   no survivors")
+   mutmut results | grep -v ": killed$" || echo "   no survivors"
+   echo "   totals: $(mutmut results --all true | awk -F': ' '{print $NF}' | sort | uniq -c |
+                      awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')")
 done

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import doctest
 import math
+import re
 import subprocess
 import sys
+import warnings
+from typing import Any
 
 import pytest
 
@@ -126,21 +129,48 @@ def test_correctness_is_per_sample() -> None:
 @pytest.mark.parametrize(
     ("y_true", "y_pred", "labels", "message"),
     [
-        (["A", "B"], ["A"], None, "y_true has 2 values but y_pred has 1"),
-        (["A", "X"], ["A", "A"], ["A", "B"], "gold value 'X' at index 1 is not one of labels"),
+        (["A", "B"], ["A"], None,
+         "y_true has 2 values but y_pred has 1; they must be aligned sample by sample"),
+        (["A", "X"], ["A", "A"], ["A", "B"],
+         "gold value 'X' at index 1 is not one of labels ['A', 'B']; pass labels= that include"),
         ([None], ["A"], ["A"], "gold value None at index 0"),
+        ([["A"]], ["A"], ["A"], "gold value ['A'] at index 0"),
         (["A"], ["A"], ["A", "refused"], "'refused' is a non-answer outcome name"),
-        (["error"], ["error"], None, "'error' is a non-answer outcome name"),
-        (["A"], ["A"], ["A", "A"], "labels must be unique"),
+        (["error"], ["error"], None,
+         "(reserved: invalid, refused, blocked, error); rename that class"),
+        (["A"], ["A"], ["A", "B", "A", "B", "C"], "labels must be unique; repeated: ['A', 'B']"),
         (["A"], ["A"], ["A", ""], "labels must be non-empty strings"),
     ],
 )
 def test_bad_input_is_explained(
     y_true: list[str], y_pred: list[str | None], labels: list[str] | None, message: str
 ) -> None:
-    with pytest.raises(MetricInputError, match=message):
+    with pytest.raises(MetricInputError, match=re.escape(message)):
         accuracy(y_true, y_pred, labels=labels)
     assert issubclass(MetricInputError, ValueError)
+
+
+def test_anything_that_is_not_a_label_string_is_an_invalid_answer() -> None:
+    # A parser bug may hand over a number or a list; it is counted, never an error or a label.
+    odd: list[Any] = [None, 3, ["A"], {"label": "A"}, "A"]
+    cm = confusion_matrix(["A"] * 5, odd, labels=["A", "B"])
+    assert cm.matrix == [[1, 0, 4, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
+    assert accuracy(["A"] * 5, odd, labels=["A", "B"]) == pytest.approx(1 / 5)
+
+
+def test_correctness_checks_gold_against_the_labels_like_every_metric() -> None:
+    with pytest.raises(MetricInputError, match="gold value 'Happy' at index 0"):
+        correctness(["Happy"], ["Happy"], labels=["Sad"])
+
+
+def test_a_row_of_one_sample_normalizes_to_one_and_nothing_warns() -> None:
+    cm = confusion_matrix(["A"], ["A"], labels=["A", "B"])
+    with warnings.catch_warnings():
+        # 0/0 cells are defined as None/NaN on purpose; numpy must not warn about them.
+        warnings.simplefilter("error")
+        assert cm.row_normalized() == [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0], [None] * 6]
+        table = per_class(["A"], ["A"], labels=["A", "B"])
+    assert table["A"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
 
 
 # --- the two "excluding Neutral" conventions --------------------------------------------
