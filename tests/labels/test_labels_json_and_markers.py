@@ -39,6 +39,7 @@ CASES: list[tuple[str, str | None, str, list[str]]] = [
     ('{"Label:": "Fear"}', "Fear", "json", ["Fear"]),
     ('{"response": {"analysis": {"result": {"emotion": "Fear"}}}}', "Fear", "json", ["Fear"]),
     ('{"results": [{"emotion": "Fear"}]}', "Fear", "json", ["Fear"]),
+    ('{"response": {"results": [{"emotion": "Fear"}]}}', "Fear", "json", ["Fear"]),
     ('{"label": "Sad", "emotion": "Fear"}', None, "ambiguous: Sad, Fear", ["Sad", "Fear"]),
     # --- per-label scores, also nested, and keys that are no score
     ('{"scores": {"happy": 0.1, "sad": 0.7}}', "Sad", "json-scores", ["Sad"]),
@@ -67,8 +68,9 @@ CASES: list[tuple[str, str | None, str, list[str]]] = [
     ("Final answer: Sad\nMaybe fear too.\nThat is all.", None,
      "ambiguous: Sad, then a hedge", ["Sad"]),
     # another label after the answer without a hedge, or the same label with one: no doubt
-    ("Final answer: Sad. Her friend looks happy.", "Sad", "final-answer", ["Sad"]),
-    ("Final answer: Sad. She may be sad because of the news.", "Sad", "final-answer", ["Sad"]),
+    ("Final answer: Sad.\nHer friend looks happy.", "Sad", "final-answer", ["Sad"]),
+    ("Final answer: Sad.\nShe may be sad because of the news.", "Sad", "final-answer",
+     ["Sad"]),
 ]
 
 
@@ -133,3 +135,20 @@ def test_a_damping_word_first_in_the_description_halves_the_cue() -> None:
     assert score_description("slightly smiling", C7).scores["Happy"] == pytest.approx(plain / 2)
     # Out of reach beyond two words, and across a comma.
     assert score_description("slightly, she is smiling", C7).scores["Happy"] == plain
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "label", "how"),
+    [
+        ("engagment", ("Engagement", "Distraction"), "Engagement", "typo"),  # a label of one's own
+        ("anrgy", C7, "Anger", "typo"),  # a five-letter form of a label's emotion
+        ("She looks exicted", C7, None, "out-of-set: Excitement"),  # a seven-letter one
+        # Short forms of other emotions are no typo targets: "bores" is not a misspelt "bored".
+        ("She looks happy, the long task bores her", C7, "Happy", "sentence"),
+    ],
+)
+def test_a_misspelt_emotion_word_is_read_through_its_closest_form(
+    text: str, labels: tuple[str, ...], label: str | None, how: str
+) -> None:
+    m = parse_label(text, labels)
+    assert (m.label, m.how) == (label, how)
