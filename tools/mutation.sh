@@ -12,7 +12,10 @@
 # module takes minutes. What survives is printed at the end; look at one with
 #   (cd .mutation/engine_limits && mutmut show <mutant name>)
 # then kill it with a test, or note in the issue why it is equivalent (no test can tell).
-# Every run starts afresh (mutmut's cache does not see test changes).
+# Every run starts afresh (mutmut's cache does not see test changes). Each mutant is forked
+# from the process that ran the tests once, so memoised builders (lru_cache) would keep the
+# unmutated result: tests/labels/conftest.py empties the labels caches under mutmut.
+# mutmut's process_isolation = forkserver would avoid that but times every mutant out here.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -58,10 +61,6 @@ for module in "${modules[@]}"; do
     echo "pytest_add_cli_args_test_selection ="
     for t in $tests; do echo "    $t"; done
     echo "pytest_add_cli_args = -p no:cacheprovider -q"
-    # Fork each mutant from a process that has only collected the tests: forked from the
-    # process that ran them, it inherits every lru_cache (the labels index, the word
-    # tables) already built, so mutants in those builders never run and "survive".
-    echo "process_isolation = forkserver"
   } > "$work/setup.cfg"
   echo "== $module: mutating $mutate, testing with: $tests"
   (cd "$work" && mutmut run >/dev/null 2>&1 || true

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,9 +19,11 @@ from vlmfer.metrics import (
     SUBSET,
     MetricInputError,
     accuracy,
+    bootstrap_ci,
     cohen_kappa,
     confusion_matrix,
     correctness,
+    counts_form,
     excluding_neutral_subset,
     forced_six_way,
     macro_f1,
@@ -171,6 +174,45 @@ def test_a_row_of_one_sample_normalizes_to_one_and_nothing_warns() -> None:
         assert cm.row_normalized() == [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0], [None] * 6]
         table = per_class(["A"], ["A"], labels=["A", "B"])
     assert table["A"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+
+
+# --- the bootstrap: confusion-matrix forms ------------------------------------------------
+
+
+def test_a_plugin_metric_with_a_counts_form_is_bootstrapped_from_matrices() -> None:
+    calls: list[int] = []
+
+    @counts_form(lambda labels, kwargs, given: core_module.cm_accuracy)
+    def my_accuracy(
+        y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
+    ) -> float:
+        calls.append(1)
+        return accuracy(y_true, y_pred, labels=labels)
+
+    def plain_accuracy(
+        y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
+    ) -> float:
+        calls.append(1)
+        return accuracy(y_true, y_pred, labels=labels)
+
+    gold, pred = GOLD * 10, PRED * 10
+    interval = bootstrap_ci(my_accuracy, gold, pred, labels=L3, n_boot=200, seed=1)
+    assert len(calls) == 1  # the point value only: the 200 draws are scored as matrices
+    assert interval == bootstrap_ci("accuracy", gold, pred, labels=L3, n_boot=200, seed=1)
+    # Without a counts form the metric is called once per draw, and still works.
+    lo, hi = bootstrap_ci(plain_accuracy, gold, pred, labels=L3, n_boot=200, seed=1)
+    assert len(calls) == 1 + 1 + 200 and lo <= 0.5 <= hi
+
+
+def test_the_neutral_rate_interval_follows_its_options_and_label_set() -> None:
+    # neutral= names the class to count, in the bootstrap as in the point value.
+    assert bootstrap_ci(neutral_rate, ["joy", "calm"], ["calm", "calm"], labels=["joy", "calm"],
+                        n_boot=50, neutral="calm") == (1.0, 1.0)
+    # A given label set without Neutral has no Neutral rate; an inferred one has rate 0.
+    lo, hi = bootstrap_ci(neutral_rate, ["Happy", "Sad"], ["Happy", "Sad"],
+                          labels=["Happy", "Sad"], n_boot=50)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert bootstrap_ci(neutral_rate, ["Happy", "Sad"], ["Happy", "Sad"], n_boot=50) == (0.0, 0.0)
 
 
 # --- the two "excluding Neutral" conventions --------------------------------------------
