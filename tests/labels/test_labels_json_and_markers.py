@@ -8,11 +8,19 @@ whether the JSON or the marker was read at all.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vlmfer.labels import CAER_LABELS, parse_label, score_description, tied_top, top_label
 
 C7 = CAER_LABELS
+
+
+def _id(text: object) -> str:
+    # Plain ids: mutmut selects tests by node id, and an id with "\\n" or quotes is not found.
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-")[:48] if isinstance(text, str) else ""
+
 
 CASES: list[tuple[str, str | None, str, list[str]]] = [
     # --- a JSON object inside prose: found by brace matching, strings and escapes respected
@@ -75,7 +83,7 @@ CASES: list[tuple[str, str | None, str, list[str]]] = [
 
 
 @pytest.mark.parametrize(("text", "label", "how", "candidates"), CASES,
-                         ids=[c[0][:40] for c in CASES])
+                         ids=[_id(c[0]) for c in CASES])
 def test_parse_label_reads_json_and_markers(
     text: str, label: str | None, how: str, candidates: list[str]
 ) -> None:
@@ -100,6 +108,7 @@ def test_a_list_of_scored_labels_takes_the_top_score_under_any_score_key(key: st
         ("The brows are low.\nFinal answer: unclear", None, "truncated"),
         ("The brows are low.\nFinal answer: the face shows", None, "truncated"),
     ],
+    ids=_id,
 )
 def test_a_cut_off_answer_keeps_only_a_whole_answer(
     text: str, label: str | None, how: str
@@ -146,6 +155,7 @@ def test_a_damping_word_first_in_the_description_halves_the_cue() -> None:
         # Short forms of other emotions are no typo targets: "bores" is not a misspelt "bored".
         ("She looks happy, the long task bores her", C7, "Happy", "sentence"),
     ],
+    ids=_id,
 )
 def test_a_misspelt_emotion_word_is_read_through_its_closest_form(
     text: str, labels: tuple[str, ...], label: str | None, how: str
