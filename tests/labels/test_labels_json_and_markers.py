@@ -139,11 +139,13 @@ def test_the_tie_rule_follows_the_order_and_subset_of_labels_given() -> None:
     assert top_label(scores) == "Fear"
 
 
-def test_a_damping_word_first_in_the_description_halves_the_cue() -> None:
+def test_a_damping_word_up_to_two_words_before_a_cue_halves_it() -> None:
     plain = score_description("smiling", C7).scores["Happy"]
-    assert score_description("slightly smiling", C7).scores["Happy"] == pytest.approx(plain / 2)
-    # Out of reach beyond two words, and across a comma.
-    assert score_description("slightly, she is smiling", C7).scores["Happy"] == plain
+    for damped in ("slightly smiling", "slightly very smiling"):
+        assert score_description(damped, C7).scores["Happy"] == pytest.approx(plain / 2), damped
+    # Not after the cue, not three words before it, not across a comma.
+    for text in ("smiling slightly", "slightly and warmly smiling", "slightly, smiling"):
+        assert score_description(text, C7).scores["Happy"] == plain, text
 
 
 @pytest.mark.parametrize(
