@@ -3,6 +3,8 @@
 #
 #   tools/mutation.sh                      every core module
 #   tools/mutation.sh engine/limits types  some of them (paths under src/vlmfer, no .py)
+#   MUTATE="src/vlmfer/labels/parse.py src/vlmfer/labels/ties.py" tools/mutation.sh labels
+#                                          only those files of a package (a shorter run)
 #
 # A mutant is a small deliberate bug (a flipped comparison, a dropped argument); the
 # module's tests should fail on each one. Each module runs in its own scratch folder,
@@ -10,7 +12,10 @@
 # module takes minutes. What survives is printed at the end; look at one with
 #   (cd .mutation/engine_limits && mutmut show <mutant name>)
 # then kill it with a test, or note in the issue why it is equivalent (no test can tell).
-# Every run starts afresh (mutmut's cache does not see test changes).
+# Every run starts afresh (mutmut's cache does not see test changes). Each mutant is forked
+# from the process that ran the tests once, so memoised builders (lru_cache) would keep the
+# unmutated result: tests/labels/conftest.py empties the labels caches under mutmut.
+# mutmut's process_isolation = forkserver would avoid that but times every mutant out here.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,7 +25,8 @@ root=$(pwd)
 tests_for() {
   case "$1" in
     labels) if [ -d tests/labels ]; then echo tests/labels; else echo tests/test_labels*.py; fi ;;
-    metrics/core) echo tests/metrics/test_metrics_core.py tests/metrics/test_metrics_common.py ;;
+    metrics/core) echo tests/metrics/test_metrics_core.py tests/metrics/test_metrics_common.py \
+                        tests/metrics/test_metrics_paths.py ;;
     engine/cache) echo tests/engine/test_cache.py tests/engine/test_cache_key.py ;;
     engine/limits) echo tests/engine/test_limits_window.py ;;
     engine/rundir) echo tests/engine/test_rundir.py ;;
@@ -43,16 +49,22 @@ for module in "${modules[@]}"; do
   work=".mutation/${module//\//_}"
   rm -rf "$work/mutants"
   mkdir -p "$work"
-  for item in src tests pyproject.toml; do ln -sfn "$root/$item" "$work/$item"; done
+  # docs/ too: the labels tests check the generated tables in docs/labels.md.
+  for item in src tests docs pyproject.toml; do ln -sfn "$root/$item" "$work/$item"; done
+  mutate=${MUTATE:-$(source_glob "$module")}
   {
     echo "[mutmut]"
     echo "source_paths = src/"
-    echo "only_mutate = $(source_glob "$module")"
+    echo "also_copy = docs/"
+    echo "only_mutate ="
+    for m in $mutate; do echo "    $m"; done
     echo "pytest_add_cli_args_test_selection ="
     for t in $tests; do echo "    $t"; done
     echo "pytest_add_cli_args = -p no:cacheprovider -q"
   } > "$work/setup.cfg"
-  echo "== $module: mutating $(source_glob "$module"), testing with: $tests"
+  echo "== $module: mutating $mutate, testing with: $tests"
   (cd "$work" && mutmut run >/dev/null 2>&1 || true
-   mutmut results | grep -v ": killed$" || echo "   no survivors")
+   mutmut results | grep -v ": killed$" || echo "   no survivors"
+   echo "   totals: $(mutmut results --all true | awk -F': ' '{print $NF}' | sort | uniq -c |
+                      awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')")
 done

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import doctest
 import math
+import re
 import subprocess
 import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -15,9 +19,11 @@ from vlmfer.metrics import (
     SUBSET,
     MetricInputError,
     accuracy,
+    bootstrap_ci,
     cohen_kappa,
     confusion_matrix,
     correctness,
+    counts_form,
     excluding_neutral_subset,
     forced_six_way,
     macro_f1,
@@ -126,21 +132,87 @@ def test_correctness_is_per_sample() -> None:
 @pytest.mark.parametrize(
     ("y_true", "y_pred", "labels", "message"),
     [
-        (["A", "B"], ["A"], None, "y_true has 2 values but y_pred has 1"),
-        (["A", "X"], ["A", "A"], ["A", "B"], "gold value 'X' at index 1 is not one of labels"),
+        (["A", "B"], ["A"], None,
+         "y_true has 2 values but y_pred has 1; they must be aligned sample by sample"),
+        (["A", "X"], ["A", "A"], ["A", "B"],
+         "gold value 'X' at index 1 is not one of labels ['A', 'B']; pass labels= that include"),
         ([None], ["A"], ["A"], "gold value None at index 0"),
+        ([["A"]], ["A"], ["A"], "gold value ['A'] at index 0"),
         (["A"], ["A"], ["A", "refused"], "'refused' is a non-answer outcome name"),
-        (["error"], ["error"], None, "'error' is a non-answer outcome name"),
-        (["A"], ["A"], ["A", "A"], "labels must be unique"),
+        (["error"], ["error"], None,
+         "(reserved: invalid, refused, blocked, error); rename that class"),
+        (["A"], ["A"], ["A", "B", "A", "B", "C"], "labels must be unique; repeated: ['A', 'B']"),
         (["A"], ["A"], ["A", ""], "labels must be non-empty strings"),
     ],
 )
 def test_bad_input_is_explained(
     y_true: list[str], y_pred: list[str | None], labels: list[str] | None, message: str
 ) -> None:
-    with pytest.raises(MetricInputError, match=message):
+    with pytest.raises(MetricInputError, match=re.escape(message)):
         accuracy(y_true, y_pred, labels=labels)
     assert issubclass(MetricInputError, ValueError)
+
+
+def test_anything_that_is_not_a_label_string_is_an_invalid_answer() -> None:
+    # A parser bug may hand over a number or a list; it is counted, never an error or a label.
+    odd: list[Any] = [None, 3, ["A"], {"label": "A"}, "A"]
+    cm = confusion_matrix(["A"] * 5, odd, labels=["A", "B"])
+    assert cm.matrix == [[1, 0, 4, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
+    assert accuracy(["A"] * 5, odd, labels=["A", "B"]) == pytest.approx(1 / 5)
+
+
+def test_correctness_checks_gold_against_the_labels_like_every_metric() -> None:
+    with pytest.raises(MetricInputError, match="gold value 'Happy' at index 0"):
+        correctness(["Happy"], ["Happy"], labels=["Sad"])
+
+
+def test_a_row_of_one_sample_normalizes_to_one_and_nothing_warns() -> None:
+    cm = confusion_matrix(["A"], ["A"], labels=["A", "B"])
+    with warnings.catch_warnings():
+        # 0/0 cells are defined as None/NaN on purpose; numpy must not warn about them.
+        warnings.simplefilter("error")
+        assert cm.row_normalized() == [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0], [None] * 6]
+        table = per_class(["A"], ["A"], labels=["A", "B"])
+    assert table["A"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+
+
+# --- the bootstrap: confusion-matrix forms ------------------------------------------------
+
+
+def test_a_plugin_metric_with_a_counts_form_is_bootstrapped_from_matrices() -> None:
+    calls: list[int] = []
+
+    @counts_form(lambda labels, kwargs, given: core_module.cm_accuracy)
+    def my_accuracy(
+        y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
+    ) -> float:
+        calls.append(1)
+        return accuracy(y_true, y_pred, labels=labels)
+
+    def plain_accuracy(
+        y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
+    ) -> float:
+        calls.append(1)
+        return accuracy(y_true, y_pred, labels=labels)
+
+    gold, pred = GOLD * 10, PRED * 10
+    interval = bootstrap_ci(my_accuracy, gold, pred, labels=L3, n_boot=200, seed=1)
+    assert len(calls) == 1  # the point value only: the 200 draws are scored as matrices
+    assert interval == bootstrap_ci("accuracy", gold, pred, labels=L3, n_boot=200, seed=1)
+    # Without a counts form the metric is called once per draw, and still works.
+    lo, hi = bootstrap_ci(plain_accuracy, gold, pred, labels=L3, n_boot=200, seed=1)
+    assert len(calls) == 1 + 1 + 200 and lo <= 0.5 <= hi
+
+
+def test_the_neutral_rate_interval_follows_its_options_and_label_set() -> None:
+    # neutral= names the class to count, in the bootstrap as in the point value.
+    assert bootstrap_ci(neutral_rate, ["joy", "calm"], ["calm", "calm"], labels=["joy", "calm"],
+                        n_boot=50, neutral="calm") == (1.0, 1.0)
+    # A given label set without Neutral has no Neutral rate; an inferred one has rate 0.
+    lo, hi = bootstrap_ci(neutral_rate, ["Happy", "Sad"], ["Happy", "Sad"],
+                          labels=["Happy", "Sad"], n_boot=50)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert bootstrap_ci(neutral_rate, ["Happy", "Sad"], ["Happy", "Sad"], n_boot=50) == (0.0, 0.0)
 
 
 # --- the two "excluding Neutral" conventions --------------------------------------------

@@ -344,7 +344,7 @@ def _json_objects(text: str) -> Iterator[Any]:
         obj: Any = None
         try:
             obj = json.loads(chunk)
-        except ValueError:
+        except (ValueError, RecursionError):
             try:  # single-quoted, Python-style dicts are common too
                 obj = ast.literal_eval(chunk)
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -459,7 +459,7 @@ def _whole_json(text: str) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a repetition loop such as "[[[[...": not JSON
         return None
 
 
