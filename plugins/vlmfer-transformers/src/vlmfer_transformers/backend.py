@@ -553,7 +553,9 @@ class HFPredictor(Predictor):
         enc = self._encode(messages, 1)
         prompt_len = int(enc["input_ids"].shape[1])
         cfg = copy.deepcopy(model.generation_config)
-        cfg.max_new_tokens = o.max_tokens or self.options.max_new_tokens
+        # The model option caps every step (a step's own max_tokens may ask for fewer).
+        cfg.max_new_tokens = min(o.max_tokens or self.options.max_new_tokens,
+                                 self.options.max_new_tokens)
         temperature = o.temperature or 0.0
         cfg.do_sample = temperature > 0
         # Checkpoints often ship sampling defaults (top_k=1, tiny temperature): the

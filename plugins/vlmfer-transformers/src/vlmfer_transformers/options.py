@@ -20,7 +20,7 @@ class HFOptions(BaseModel):
     device: str = "cpu"
     #: ``auto``: float32 on the CPU, the checkpoint's own dtype on other devices.
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    #: New tokens when the prompt sets no ``max_tokens``.
+    #: The most new tokens any step generates (a step's ``max_tokens`` may ask for fewer).
     max_new_tokens: int = Field(default=64, ge=1)
     #: Most images (sampled frames included) one prompt may carry.
     max_images: int = Field(default=32, ge=1)
