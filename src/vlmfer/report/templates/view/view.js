@@ -51,6 +51,8 @@ function setState(changes, keepPage) {
   const params = new URLSearchParams();
   for (const f of FIELDS) if (state[f] !== DEFAULTS[f]) params.set(f, state[f]);
   const hash = params.toString();
+  // Loading from now on: the hashchange that loads comes later, in another task.
+  document.body.dataset.loading = "1";
   if (location.hash.slice(1) === hash) load();
   else location.hash = hash;  // hashchange loads
 }
