@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from vlmfer.engine.config import Experiment, RunConfig
 from vlmfer.types import MediaSpec
@@ -19,7 +20,7 @@ def _section(table: str) -> str:
 
 
 @pytest.mark.parametrize(("table", "model"), [("run", RunConfig), ("media", MediaSpec)])
-def test_every_key_is_documented(table: str, model: type) -> None:
+def test_every_key_is_documented(table: str, model: type[BaseModel]) -> None:
     section = _section(table)
     for key in model.model_fields:
         assert f"| `{key}` |" in section, f"[{table}] {key} is missing from docs/running.md"

@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_parts import LABELS, ParseStrategy, ScriptedPredictor, TinyDataset
 
-from vlmfer import evaluate_async
+from vlmfer import Run, evaluate_async
 from vlmfer.engine import EngineOptions
 from vlmfer.engine.cache import ResponseCache
 from vlmfer.errors import CapabilityError, ConfigError, MediaError, PredictorError
-from vlmfer.types import Capabilities
+from vlmfer.strategies.base import StepContext, Verdict
+from vlmfer.types import Capabilities, Prompt, Sample
 
 
-def run(ds: TinyDataset, pred: ScriptedPredictor, out: Path, **opts: object) -> object:
-    options = EngineOptions(progress=False, backoff_base_s=0.0, n_boot=50, **opts)  # type: ignore[arg-type]
+def run(ds: TinyDataset, pred: ScriptedPredictor, out: Path, **opts: object) -> Run:
+    options = EngineOptions(progress=False, backoff_base_s=0.0, n_boot=50, **opts)
     return asyncio.run(evaluate_async(ds, pred, ParseStrategy(), out=out, options=options))
 
 
-def lines(out: Path) -> list[dict[str, object]]:
+def lines(out: Path) -> list[dict[str, Any]]:
+    """The rows of predictions.jsonl, as JSON (their shape is what the tests check)."""
     return [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
 
 
@@ -143,10 +146,8 @@ def test_a_label_outside_the_strategy_set_is_never_recorded(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     class Leaky(ParseStrategy):
-        async def run(self, sample, ctx):  # type: ignore[no-untyped-def]
-            from vlmfer.strategies.base import Verdict
-
-            await ctx.ask(__import__("vlmfer").Prompt(text="x", media=[sample.media]), step="a")
+        async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
+            await ctx.ask(Prompt(text="x", media=[sample.media]), step="a")
             return Verdict(pred="Contempt", outcome="ok")
 
     ds = TinyDataset(tmp_path / "data", n=2)
