@@ -1,23 +1,25 @@
 """Run a strategy on one sample through the engine's own path (imported by the tests).
 
-``run`` builds the real ``Engine`` and gives the strategy the real ``SampleContext``: the
-media are hashed, the cache is keyed and consulted, calls are made and every one is
-recorded as a ``Step`` exactly as in ``vlmfer run``. The engine only gains a note of what
-each call was (``Trace.prompts``, ``Trace.calls``), taken at the same override point the
-batch engine uses. One attempt per call, no rate limit, no progress bar.
+``run`` builds the real ``Engine`` and gives the strategy the real ``SampleContext`` (the
+engine's ``EngineContext``): the media are hashed, the cache is keyed and consulted, calls
+are made and every one is recorded as a ``Step`` exactly as in ``vlmfer run``. The engine
+only gains a note of what each call was (``Trace.prompts``, ``Trace.calls``), taken at the
+same override point the batch engine uses. One attempt per call, no rate limit, no progress
+bar.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from support import SHARED_DATA
 
-from vlmfer.engine import Engine, EngineOptions, ResponseCache, SampleContext
+from vlmfer.engine import Engine, EngineContext, EngineOptions, ResponseCache
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy, Verdict
 from vlmfer.types import Capabilities, Media, Prediction, Prompt, Response, Sample, Step
@@ -51,7 +53,7 @@ class _TracingEngine(Engine):
         self.trace = Trace(steps=[])
 
     async def _answer(
-        self, ctx: SampleContext, key: str, prompt: Prompt, *, step: str, role: str,
+        self, ctx: EngineContext, key: str, prompt: Prompt, *, step: str, role: str,
         predictor: Predictor, parsed: Any,
     ) -> Response:
         self.trace.prompts.append(prompt)
@@ -75,7 +77,7 @@ async def arun(
     """
     roles = predictors if isinstance(predictors, dict) else {"main": predictors}
     engine = _TracingEngine(strategy, roles, cache)
-    ctx = SampleContext(engine, sample)
+    ctx = EngineContext(engine, sample)
     verdict: Verdict = await strategy.run(sample, ctx)
     trace = engine.trace
     trace.steps = ctx.steps
@@ -118,7 +120,7 @@ class Scripted(Predictor):
 
     def __init__(
         self,
-        script: list[str | tuple[str | None, dict[str, float] | None] | Response],
+        script: Sequence[str | tuple[str | None, dict[str, float] | None] | Response],
         *,
         logprobs: bool = True,
         model: str = "script",

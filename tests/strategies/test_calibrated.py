@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -452,7 +453,7 @@ def test_content_free_blocks_through_the_sdks(
     sample = tiny_images["Sad"]
     cache = ResponseCache(tmp_path / "cache.sqlite3")
 
-    async def go(emu: Emulator, **options: object) -> Prediction:
+    async def go(emu: Emulator, **options: Any) -> Prediction:
         url = emu.openai_base_url if model.startswith("openai") else emu.gemini_base_url
         predictor = vlmfer.get_predictor(model, base_url=url, api_key="test-key")
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from strategy_harness import SEED_PROMPT, run, sample_of
@@ -11,6 +12,7 @@ from strategy_harness import SEED_PROMPT, run, sample_of
 import vlmfer
 from vlmfer.errors import ConfigError
 from vlmfer.strategies.common import label_order, media_word
+from vlmfer.strategies.single_shot import SingleShot
 from vlmfer.strategies.templates import (
     BUILTIN_TEMPLATES,
     TemplateError,
@@ -20,8 +22,15 @@ from vlmfer.strategies.templates import (
 from vlmfer.types import Media, MediaSpec, Sample
 
 
-def _render_default(sample: Sample, **options: object) -> str:
+def _single_shot(**options: Any) -> SingleShot:
+    """``get_strategy("single-shot", ...)``, as the class it builds (which renders prompts)."""
     strategy = vlmfer.get_strategy("single-shot", **options)
+    assert isinstance(strategy, SingleShot)
+    return strategy
+
+
+def _render_default(sample: Sample, **options: Any) -> str:
+    strategy = _single_shot(**options)
     prompt = strategy.prompt("answer", sample, step="answer", labels=strategy.labels)
     assert isinstance(prompt.text, str)
     return prompt.text
@@ -138,7 +147,7 @@ def test_system_text_is_sent_and_hashed(tmp_path: Path, tiny_images: dict[str, S
         tmp_path,
         'version = "1"\nsystem = "You label faces."\ntext = "Labels: {labels}"\n',
     )
-    strategy = vlmfer.get_strategy("single-shot", template=str(path))
+    strategy = _single_shot(template=str(path))
     prompt = strategy.prompt("answer", tiny_images["Fear"], step="answer", labels=strategy.labels)
     assert prompt.system == "You label faces."
     expected = hashlib.sha256(b"You label faces.\x00Labels: {labels}").hexdigest()
@@ -175,7 +184,7 @@ def test_bad_user_templates_say_what_is_wrong(tmp_path: Path, content: str, mess
 
 def test_literal_braces_are_allowed(tmp_path: Path, tiny_images: dict[str, Sample]) -> None:
     path = _write(tmp_path, 'version = "1"\ntext = "Answer as {{\\"label\\": ...}} from {labels}"')
-    strategy = vlmfer.get_strategy("single-shot", template=str(path))
+    strategy = _single_shot(template=str(path))
     prompt = strategy.prompt("answer", tiny_images["Sad"], step="answer", labels=strategy.labels)
     assert prompt.text.startswith('Answer as {"label": ...} from Anger, ')
 
@@ -192,9 +201,8 @@ def test_template_errors_are_config_errors() -> None:
 
 
 def test_prompt_carries_media_spec_and_generation_options(tiny_images: dict[str, Sample]) -> None:
-    strategy = vlmfer.get_strategy(
-        "single-shot", media={"max_side": 256, "frames": "uniform:4"}, temperature=0.3,
-        max_tokens=12, seed=5,
+    strategy = _single_shot(
+        media={"max_side": 256, "frames": "uniform:4"}, temperature=0.3, max_tokens=12, seed=5,
     )
     sample = tiny_images["Anger"]
     prompt = strategy.prompt("answer", sample, step="answer", labels=strategy.labels)
@@ -207,7 +215,7 @@ def test_prompt_carries_media_spec_and_generation_options(tiny_images: dict[str,
 
 
 def test_video_sample_media_is_passed_through(real_clip: Sample) -> None:
-    strategy = vlmfer.get_strategy("single-shot")
+    strategy = _single_shot()
     prompt = strategy.prompt("answer", real_clip, step="answer", labels=strategy.labels)
     assert prompt.media == [Media.from_path(real_clip.media.path)]
     assert sample_of(real_clip.media.path).media.kind == "video"
@@ -218,7 +226,7 @@ def test_one_strategy_renders_each_samples_own_order_and_media_word(
 ) -> None:
     """Prompts are rendered once per label order and media word, and reused: never another
     sample's order or word."""
-    strategy = vlmfer.get_strategy("single-shot", label_order="shuffle", order_seed=3)
+    strategy = _single_shot(label_order="shuffle", order_seed=3)
     samples = [*tiny_images.values(), real_clip, *tiny_images.values()]
     for sample in samples:
         prompt = strategy.prompt("answer", sample, step="answer", labels=strategy.labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from strategy_harness import SEED_PROMPT, run
@@ -10,6 +11,7 @@ from strategy_harness import SEED_PROMPT, run
 import vlmfer
 from vlmfer.errors import ConfigError
 from vlmfer.strategies.base import CallFailed, Requirements
+from vlmfer.strategies.single_shot import SixClass
 from vlmfer.strategies.templates import load_template
 from vlmfer.types import Response, Sample
 
@@ -130,7 +132,7 @@ def test_six_class_needs_a_neutral_to_remove() -> None:
     ],
 )
 def test_bad_options_name_the_strategy_and_the_choices(
-    options: dict[str, object], message: str
+    options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
         vlmfer.get_strategy("single-shot", **options)
@@ -199,12 +201,14 @@ def test_six_class_runs_on_the_non_neutral_samples_of_a_dataset_with_neutral(
     monkeypatch.setenv("VLMFER_CACHE_DIR", str(tmp_path / "cache"))
     make_caer_s_like(tmp_path / "CAER-S", per_class=2, splits=("test",))
     strategy = vlmfer.get_strategy("six-class")
-    assert strategy.excluded_gold == ("Neutral",)  # type: ignore[attr-defined]
+    assert isinstance(strategy, SixClass)
+    assert strategy.excluded_gold == ("Neutral",)
     run = vlmfer.evaluate(
         vlmfer.get_dataset("caer-s", root=tmp_path / "CAER-S", split="test"),
         vlmfer.get_predictor("mock/oracle"), strategy, out=tmp_path / "run",
         progress=False, n_boot=10)
-    assert sorted({p.gold for p in run.predictions}) == SIX
+    golds = {p.gold for p in run.predictions}
+    assert None not in golds and sorted(g for g in golds if g is not None) == SIX
     assert len(run.predictions) == 12 and run.outcomes["ok"] == 12
     assert run.manifest["dataset"]["excluded_gold"] == {"Neutral": 2}
     assert run.metrics["n"] == 12

@@ -84,7 +84,7 @@ def test_a_strategy_written_with_run_still_works_and_is_told_to_rename_it() -> N
     class Legacy(Strategy):
         name = "legacy"
         Options = LegacyOptions
-        labels = ("Happy", "Sad")  # type: ignore[assignment]
+        labels = ("Happy", "Sad")
 
         async def run(self, sample: Sample, ctx: Any) -> Verdict:
             return Verdict(pred="Happy", outcome="ok")
@@ -92,7 +92,7 @@ def test_a_strategy_written_with_run_still_works_and_is_told_to_rename_it() -> N
     class Current(Strategy):
         name = "current"
         Options = LegacyOptions
-        labels = ("Happy", "Sad")  # type: ignore[assignment]
+        labels = ("Happy", "Sad")
 
         async def decide(self, sample: Sample, ctx: Any) -> Verdict:
             return Verdict(pred="Sad", outcome="ok")
