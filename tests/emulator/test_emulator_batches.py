@@ -154,32 +154,36 @@ def test_openai_responses_batch(emu: Emulator, oai: OpenAI) -> None:
     assert out["response"]["body"]["output"][0]["content"][0]["text"] == "Neutral"
 
 
-def _inline_requests(png: bytes, n: int) -> list[dict[str, Any]]:
-    return [{"contents": [{"role": "user", "parts": [
-        {"text": f"Which emotion? #{i}"},
-        {"inline_data": {"data": png, "mime_type": "image/png"}}]}],
-        "config": {"response_mime_type": "text/x.enum",
-                   "response_schema": {"type": "STRING", "enum": CAER}},
-        "metadata": {"key": f"clip-{i}"}} for i in range(n)]
+def _inline_requests(png: bytes, n: int) -> list[types.InlinedRequestDict]:
+    def content(i: int) -> types.ContentDict:
+        return {"role": "user", "parts": [
+            {"text": f"Which emotion? #{i}"},
+            {"inline_data": {"data": png, "mime_type": "image/png"}}]}
+
+    return [{"contents": [content(i)],
+             "config": {"response_mime_type": "text/x.enum",
+                        "response_schema": {"type": "STRING", "enum": CAER}},
+             "metadata": {"key": f"clip-{i}"}} for i in range(n)]
 
 
 def test_gemini_inline_batch(emu: Emulator, gem: genai.Client, png_bytes: bytes) -> None:
     emu.configure(policy="fixed:Fear", faults=FaultRates(http_429=0.3))
-    job = gem.batches.create(model=MODEL, src=_inline_requests(png_bytes, 8),  # type: ignore[arg-type]
+    job = gem.batches.create(model=MODEL, src=_inline_requests(png_bytes, 8),
                              config={"display_name": "vlmfer-run"})
     assert job.state == types.JobState.JOB_STATE_PENDING and job.name
     assert job.display_name == "vlmfer-run"
     job = gem.batches.get(name=job.name)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED and job.name
-    results = job.dest.inlined_responses  # type: ignore[union-attr]
+    assert job.dest is not None
+    results = job.dest.inlined_responses
     assert results is not None and len(results) == 8
-    keys = [r.metadata["key"] for r in results]  # type: ignore[index]
+    keys = [r.metadata["key"] for r in results if r.metadata is not None]
     assert keys == [f"clip-{i}" for i in range(8)]
-    ok = [r for r in results if r.response is not None]
-    failed = [r for r in results if r.error is not None]
+    ok = [r.response for r in results if r.response is not None]
+    failed = [r.error for r in results if r.error is not None]
     assert ok and failed and len(ok) + len(failed) == 8
-    assert {r.response.text for r in ok} == {"Fear"}  # type: ignore[union-attr]
-    assert {r.error.code for r in failed} == {429}  # type: ignore[union-attr]
+    assert {response.text for response in ok} == {"Fear"}
+    assert {error.code for error in failed} == {429}
     inner = emu.calls("gemini.batch_request")
     assert [c["item"] for c in inner] == keys
     assert sorted(c["status"] for c in inner) == [200] * len(ok) + [429] * len(failed)
@@ -207,7 +211,8 @@ def test_gemini_file_batch_and_download(emu: Emulator, gem: genai.Client,
     job = gem.batches.create(model=MODEL, src=src.name or "")
     job = gem.batches.get(name=job.name or "")
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
-    name = job.dest.file_name  # type: ignore[union-attr]
+    assert job.dest is not None
+    name = job.dest.file_name
     assert name and name.startswith("files/")
     out = [json.loads(x) for x in gem.files.download(file=name).decode().splitlines()]
     assert [o["key"] for o in out] == ["k0", "k1", "k2", "bad"]
@@ -224,12 +229,12 @@ def test_gemini_failed_expired_cancelled(emu: Emulator, gem: genai.Client,
     reqs = _inline_requests(png_bytes, 2)
     for outcome, state in (("failed", types.JobState.JOB_STATE_FAILED),
                            ("expired", types.JobState.JOB_STATE_EXPIRED)):
-        job = gem.batches.create(model=MODEL, src=reqs,  # type: ignore[arg-type]
+        job = gem.batches.create(model=MODEL, src=reqs,
                                  config={"display_name": f"x emulator:{outcome}"})
         job = gem.batches.get(name=job.name or "")
         assert job.state == state and job.dest is None
     emu.configure(batch_latency_s=3600)
-    job = gem.batches.create(model=MODEL, src=reqs)  # type: ignore[arg-type]
+    job = gem.batches.create(model=MODEL, src=reqs)
     assert gem.batches.get(name=job.name or "").state == types.JobState.JOB_STATE_RUNNING
     gem.batches.cancel(name=job.name or "")
     assert gem.batches.get(name=job.name or "").state == types.JobState.JOB_STATE_CANCELLED
@@ -240,12 +245,12 @@ def test_gemini_failed_expired_cancelled(emu: Emulator, gem: genai.Client,
 def test_gemini_batch_validation(emu: Emulator, gem: genai.Client, png_bytes: bytes) -> None:
     with pytest.raises(errors.ClientError) as info:
         gem.batches.create(model="gemini-does-not-exist",
-                           src=_inline_requests(png_bytes, 1))  # type: ignore[arg-type]
+                           src=_inline_requests(png_bytes, 1))
     assert info.value.code == 404
     with pytest.raises(errors.ClientError) as info:
         gem.batches.create(model=MODEL, src="files/nosuchfile")
     assert info.value.code == 403
     emu.configure(max_inline_bytes=500)
     with pytest.raises(errors.ClientError) as info:
-        gem.batches.create(model=MODEL, src=_inline_requests(png_bytes, 3))  # type: ignore[arg-type]
+        gem.batches.create(model=MODEL, src=_inline_requests(png_bytes, 3))
     assert "JSONL file" in str(info.value.message)

@@ -100,8 +100,11 @@ def test_block_faults_take_both_shapes(emu: Emulator, oai: OpenAI, gem: genai.Cl
     for i in range(12):
         r = gem.models.generate_content(model=MODEL, contents=f"Neutral or Emotion? #{i}")
         assert r.text is None
-        shapes.add("prompt" if r.prompt_feedback and r.prompt_feedback.block_reason
-                   else r.candidates[0].finish_reason)  # type: ignore[index]
+        if r.prompt_feedback and r.prompt_feedback.block_reason:
+            shapes.add("prompt")
+        else:
+            assert r.candidates
+            shapes.add(r.candidates[0].finish_reason)
     assert shapes == {"prompt", types.FinishReason.SAFETY}
     assert emu.counters["faults"] == {"block": 24}
     assert emu.counters["outcomes"] == {"block": 24}

@@ -50,7 +50,10 @@ def test_inline_avi_video_with_enum_and_logprobs(emu: Emulator, gem: genai.Clien
     assert cand.avg_logprobs is not None
     um = r.usage_metadata
     assert um is not None
-    by_mod = {d.modality.value: d.token_count for d in um.prompt_tokens_details or []}  # type: ignore[union-attr]
+    by_mod: dict[str, int | None] = {}
+    for d in um.prompt_tokens_details or []:
+        assert d.modality is not None
+        by_mod[d.modality.value] = d.token_count
     # 2 s at 2 fps = 4 frames of 258 tokens, plus 32 tokens/s of audio
     assert by_mod["VIDEO"] == 4 * 258 and by_mod["AUDIO"] == 64
     (call,) = emu.calls("generate")
@@ -137,9 +140,11 @@ def test_safety_blocks(gem: genai.Client, png_bytes: bytes, how: str,
     assert r.text is None
     if prompt_blocked:
         assert r.candidates is None
-        assert r.prompt_feedback.block_reason == types.BlockedReason.SAFETY  # type: ignore[union-attr]
+        assert r.prompt_feedback is not None
+        assert r.prompt_feedback.block_reason == types.BlockedReason.SAFETY
     else:
-        assert r.candidates[0].finish_reason == types.FinishReason.SAFETY  # type: ignore[index]
+        assert r.candidates
+        assert r.candidates[0].finish_reason == types.FinishReason.SAFETY
 
 
 def test_refusal_and_max_tokens(emu: Emulator, gem: genai.Client) -> None:
@@ -150,7 +155,8 @@ def test_refusal_and_max_tokens(emu: Emulator, gem: genai.Client) -> None:
     r = gem.models.generate_content(
         model=MODEL, contents="Describe the face. [[emu:gold=Happy;answer=Happy]]",
         config=types.GenerateContentConfig(max_output_tokens=3))
-    assert r.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS  # type: ignore[index]
+    assert r.candidates
+    assert r.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
 
 
 def test_count_tokens(gem: genai.Client, png_bytes: bytes) -> None:

@@ -98,7 +98,8 @@ class ParseStrategy(Strategy):
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(self.options.labels)  # type: ignore[attr-defined]
+        assert isinstance(self.options, EchoOptions)
+        return tuple(self.options.labels)
 
     async def run(self, sample: Sample, ctx: StepContext) -> Verdict:
         prompt = Prompt(text="Which emotion? " + ", ".join(self.labels), media=[sample.media])

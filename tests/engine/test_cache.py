@@ -30,7 +30,8 @@ def test_only_answers_are_cached(tmp_path: Path) -> None:
     c.put("a", Response(text="Happy"))
     c.put("b", Response(text=None, status="refused"))
     c.put("c", Response(text=None, status="blocked"))
-    assert c.get("a") is not None and c.get("a").text == "Happy"  # type: ignore[union-attr]
+    hit = c.get("a")
+    assert hit is not None and hit.text == "Happy"
     assert c.get("b") is None and c.get("c") is None
 
 

@@ -410,8 +410,9 @@ def test_a_label_the_sample_never_ranked_cannot_win(tiny_images: dict[str, Sampl
     predictor = Scripted([("Happy", sample_lp)] + [("Neutral", cf_lp)] * len(FILLS))
     pred, _ = run(vlmfer.get_strategy("calibrated"), tiny_images["Happy"], predictor)
     assert pred.pred == "Happy"
-    assert pred.scores is not None
-    assert max(pred.scores, key=lambda x: pred.scores[x]) == "Happy"  # type: ignore[index]
+    scores = pred.scores
+    assert scores is not None
+    assert max(scores, key=lambda x: scores[x]) == "Happy"
 
 
 def _votes(pattern: dict[str, int], unparseable: int) -> list[str]:

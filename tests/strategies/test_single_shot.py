@@ -63,8 +63,9 @@ def test_unparseable_answers_are_invalid(tiny_images: dict[str, Sample]) -> None
         vlmfer.get_strategy("single-shot"), tiny_images["Sad"], vlmfer.get_predictor("mock/echo")
     )
     assert (pred.outcome, pred.pred) == ("invalid", None)
-    assert ctx.step("answer").parsed is not None
-    assert ctx.step("answer").parsed.label is None  # type: ignore[union-attr]
+    parsed = ctx.step("answer").parsed
+    assert parsed is not None
+    assert parsed.label is None
     # An out-of-set answer is not mapped to the nearest label either.
     pred, _ = run(
         vlmfer.get_strategy("single-shot"), tiny_images["Sad"],
