@@ -11,6 +11,7 @@ import csv
 import json
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ RANKED = [
 MISSING = [("a9.jpg", "Anger"), ("a10.jpg", "Happiness")]  # in the sample list, unanswered
 
 
-def _write_csv(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
+def _write_csv(path: Path, header: list[str], rows: Iterable[Sequence[str]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)

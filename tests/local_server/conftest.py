@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -77,11 +77,13 @@ def _proxy(upstream: str, recorder: Recorder) -> ThreadingHTTPServer:
 
 
 def _save_model(folder: Path) -> None:
+    # hf_tiny is a module of the plugin's tests, outside every import path: loaded by name.
     sys.path.insert(0, str(HF_TINY))
     try:
-        from hf_tiny import build_tiny_model
+        hf_tiny = importlib.import_module("hf_tiny")
     finally:
         sys.path.remove(str(HF_TINY))
+    build_tiny_model: Callable[[Path], Path] = hf_tiny.build_tiny_model
     from transformers import GenerationConfig
 
     build_tiny_model(folder)

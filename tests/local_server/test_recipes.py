@@ -13,6 +13,7 @@ import pytest
 
 import vlmfer
 from vlmfer.engine.config import load_experiment
+from vlmfer.predictors.openai import OpenAIPredictor
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "local-servers.md"
 SNIPPETS = re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
@@ -36,6 +37,7 @@ def test_recipe_is_a_valid_run_config(
     exp = load_experiment(path)
     predictor = vlmfer.get_predictor(exp.model.name, base_url=exp.model.base_url,
                                      **exp.model.plugin_options())
+    assert isinstance(predictor, OpenAIPredictor)  # every server speaks the OpenAI API
     assert predictor.local  # every recipe is a server on this machine
     strategy = vlmfer.get_strategy(exp.strategy.name, **exp.strategy.plugin_options())
     assert strategy.name == exp.strategy.name

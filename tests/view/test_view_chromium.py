@@ -60,8 +60,13 @@ def page(browser: Any, url: str) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.on("dialog", on_dialog)
     pg.goto(url)
     _settled(pg)
     yield pg

@@ -83,7 +83,7 @@ def served(*runs: Path, extra: tuple[str, ...] = ()) -> Iterator[str]:
     try:
         url = None
         deadline = time.monotonic() + 120
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         while url is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
