@@ -1,4 +1,4 @@
-"""Render the report in headless Chromium: figures show, injected markup stays text.
+"""Render the report in headless Chromium: the SVG figures show, injected markup stays text.
 
 Needs Debian's ``chromium`` (the CI installs it); skipped with a reason otherwise.
 """
@@ -16,6 +16,7 @@ from PIL import Image, ImageStat
 from report_builders import ATTR_PROBE, PROBE_LABEL, SCRIPT_PROBE, neutral_biased_run, xss_run
 
 from vlmfer.engine.rundir import RunFolder
+from vlmfer.report import figures
 from vlmfer.report.html import write_report
 
 
@@ -102,17 +103,13 @@ def test_figures_are_in_the_dom(rendered: tuple[Path, str, Path]) -> None:
     _, dom, _ = rendered
     parser = _Elements()
     parser.feed(dom)
-    pngs = [a for t, a in parser.tags if t == "img"
-            and (a.get("src") or "").startswith("data:image/png;base64,")]
-    assert len(pngs) >= 4
-    alts = {a.get("alt") for a in pngs}
-    assert {"confusion matrix, counts", "confusion matrix, row-normalised",
-            "predicted vs gold label distribution"} <= alts
+    svgs = [a for t, a in parser.tags if t == "svg" and a.get("role") == "img"]
+    assert {a.get("aria-label") for a in svgs} == {
+        "confusion matrix, counts", "confusion matrix, row-normalised",
+        "predicted vs gold label distribution", "per-class recall, precision and F1"}
 
 
 def test_screenshot_shows_the_figures(rendered: tuple[Path, str, Path]) -> None:
-    from matplotlib import colormaps
-
     _, _, shot = rendered
     with Image.open(shot) as img:
         rgb = img.convert("RGB")
@@ -121,8 +118,8 @@ def test_screenshot_shows_the_figures(rendered: tuple[Path, str, Path]) -> None:
     assert max(stat.stddev) > 20, "the screenshot is blank"
     # The empty non-answer cells of the confusion matrices are this light orange, a
     # colour nothing else on the page uses: finding many such pixels means the
-    # embedded PNGs were decoded and painted.
-    target = tuple(round(255 * c) for c in colormaps["Oranges"](0.05)[:3])
+    # inline SVG figures were painted.
+    target = figures.rgb(figures.oranges(0.05))
     near = sum(
         count for count, (r, g, b) in rgb.getcolors(maxcolors=1 << 22) or []
         if abs(r - target[0]) <= 4 and abs(g - target[1]) <= 4 and abs(b - target[2]) <= 4

@@ -69,17 +69,16 @@ def test_report_is_self_contained(report: tuple[RunFolder, str]) -> None:
     assert "Content-Security-Policy" in page
 
 
-def test_figures_are_embedded_and_decode(report: tuple[RunFolder, str]) -> None:
+def test_figures_are_inline_and_thumbnails_decode(report: tuple[RunFolder, str]) -> None:
     _, page = report
+    # Two confusion matrices, the per-class bars and the label distribution, as inline SVG.
+    assert len(re.findall(r'<svg class="fig" role="img" aria-label="[^"]+"', page)) == 4
     found = DATA_URI.findall(page)
-    pngs = [b for mime, b in found if mime == "image/png"]
-    jpegs = [b for mime, b in found if mime == "image/jpeg"]
-    # Two confusion matrices, the label distribution and the per-class bars.
-    assert len(pngs) >= 4
-    assert jpegs, "the gallery should carry thumbnails"
+    assert found, "the gallery should carry thumbnails"
     for mime, data in found:
+        assert mime == "image/jpeg"
         with Image.open(io.BytesIO(base64.b64decode(data))) as img:
-            assert img.format == ("PNG" if mime == "image/png" else "JPEG")
+            assert img.format == "JPEG"
             assert img.width > 10 and img.height > 10
 
 
@@ -287,7 +286,7 @@ def test_cli_report_subprocess(tmp_path: Path) -> None:
 
 
 def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
-    # "$" would start matplotlib mathtext; "<" and "&" must be escaped in the page.
+    # "$" would start mathtext in a matplotlib figure; "<" and "&" must be escaped in the page.
     labels = ["$5 smile", "a<b & c"]
     preds = [pred("1.png", "$5 smile", "a<b & c"), pred("2.png", "a<b & c", "a<b & c")]
     rd = RunFolder(write_run(tmp_path / "run", manifest(root=None, labels=labels), preds))
@@ -524,3 +523,21 @@ def test_old_markdown_import_still_works() -> None:
     with pytest.warns(DeprecationWarning, match="report.css"):
         from vlmfer.report.html import CSS
     assert ".card" in CSS
+
+
+def test_old_png_figures_still_work_with_a_warning(report: tuple[RunFolder, str]) -> None:
+    rd, _ = report
+    metrics = json.loads(rd.metrics_path.read_text())
+    with pytest.warns(DeprecationWarning, match="inline SVG"):
+        from vlmfer.report.html import render_figures
+    figures = render_figures(metrics)
+    assert sorted(figures) == ["confusion_counts", "confusion_normalized", "distribution",
+                               "per_class"]
+    assert all(png.startswith(b"\x89PNG") for png in figures.values())
+    from vlmfer.report.context import build_context
+    from vlmfer.report.html import render_page
+
+    with pytest.warns(DeprecationWarning, match="figures argument is ignored"):
+        again = render_page(build_context(json.loads((rd.path / "manifest.json").read_text()),
+                                          metrics), figures=figures)
+    assert again.count('<svg class="fig"') == 4

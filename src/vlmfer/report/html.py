@@ -1,11 +1,15 @@
 """The HTML report: one self-contained file, every figure embedded.
 
-The page loads nothing from anywhere (figures are ``data:`` URIs, the CSS is
-inlined from package data, there is no script), and a Content-Security-Policy
-says so to the browser. The page is rendered from the Jinja2 templates in
-``vlmfer/report/templates`` with autoescape on: every string that comes from a
-run (model text, sample ids, labels, manifest values) is escaped by the
-template engine, so model output is data, never markup.
+The page loads nothing from anywhere (figures are inline SVG, thumbnails are
+``data:`` URIs, the CSS is inlined from package data, there is no script), and a
+Content-Security-Policy says so to the browser. The page is rendered from the
+Jinja2 templates in ``vlmfer/report/templates`` with autoescape on: every string
+that comes from a run (model text, sample ids, labels, manifest values) is escaped
+by the template engine, so model output is data, never markup.
+
+Writing a report imports no matplotlib: the figures are shapes computed in
+:mod:`vlmfer.report.figures`, and ``confusion_matrix.png`` is drawn with Pillow
+(:mod:`vlmfer.report.confusion_png`).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from vlmfer.types import NON_ANSWERS, Prediction
 
 __all__ = [
     "CSP", "GALLERY_EXAMPLES", "GALLERY_PAIRS", "MAX_TEXT", "OUTCOME_MEANING", "Digest",
-    "build_html", "ci_text", "load_metrics", "pct", "render_figures", "render_page",
-    "run_title", "write_report",
+    "build_html", "ci_text", "load_metrics", "pct", "render_page", "run_title",
+    "write_report",
 ]
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -53,12 +57,21 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def render_page(page: ReportContext, *, figures: Mapping[str, bytes], source: str = "") -> str:
-    """The report page for a built context; ``figures`` holds the PNGs by name."""
-    from vlmfer._version import __version__
-    from vlmfer.report.templating import render, static_text
-    from vlmfer.report.thumbs import data_uri
+def _no_figures(figures: object) -> None:
+    if figures is not None:
+        warnings.warn("the report's figures are drawn from the page as inline SVG: the "
+                      "figures argument is ignored, and will be removed",
+                      DeprecationWarning, stacklevel=3)
 
+
+def render_page(page: ReportContext, *, source: str = "",
+                figures: Mapping[str, bytes] | None = None) -> str:
+    """The report page for a built context, its figures drawn as inline SVG."""
+    from vlmfer._version import __version__
+    from vlmfer.report.figures import report_figures
+    from vlmfer.report.templating import render, static_text
+
+    _no_figures(figures)
     nav = [*_NAV]
     if page.answered_only:
         nav.append(("answered-only", "Answered only"))
@@ -70,7 +83,7 @@ def render_page(page: ReportContext, *, figures: Mapping[str, bytes], source: st
     return render(
         "report.html.j2",
         page=page,
-        figures={k: data_uri(v, "image/png") for k, v in figures.items()},
+        figures=report_figures(page),
         css=static_text("report.css"),
         csp=CSP,
         nav=nav,
@@ -85,33 +98,14 @@ def build_html(
     metrics: Mapping[str, Any],
     predictions: Iterable[Prediction],
     *,
-    figures: Mapping[str, bytes],
     thumbnails: bool = True,
     source: str = "",
+    figures: Mapping[str, bytes] | None = None,
 ) -> str:
-    """The report page as a string. ``figures`` holds the PNGs by name."""
+    """The report page as a string."""
+    _no_figures(figures)
     page = build_context(manifest, metrics, predictions, thumbnails=thumbnails)
-    return render_page(page, figures=figures, source=source)
-
-
-def render_figures(metrics: Mapping[str, Any]) -> dict[str, bytes]:
-    """Every figure of the report, as PNG bytes."""
-    from vlmfer.report import plots
-
-    cm = metrics.get("confusion_matrix") or {"labels": [], "columns": [], "matrix": []}
-    labels = list(cm.get("labels", []))
-    figs = {
-        "confusion_counts": plots.confusion_png(cm, title="Counts"),
-        "confusion_normalized": plots.confusion_png(cm, normalize=True,
-                                                    title="Row-normalised (% of gold row)"),
-        "distribution": plots.distribution_png(
-            metrics.get("gold_distribution") or {}, metrics.get("predicted_distribution") or {},
-            labels=labels,
-        ),
-    }
-    if metrics.get("per_class"):
-        figs["per_class"] = plots.per_class_png(metrics["per_class"])
-    return figs
+    return render_page(page, source=source)
 
 
 def write_report(rundir: RunFolder, path: Path | None = None, *, thumbnails: bool = True) -> Path:
@@ -121,21 +115,37 @@ def write_report(rundir: RunFolder, path: Path | None = None, *, thumbnails: boo
     recomputed first when it is missing or older than predictions.jsonl. With
     ``thumbnails=False`` the confusion gallery shows text only.
     """
+    from vlmfer.report.confusion_png import confusion_png
+
     manifest = rundir.read_manifest()
     metrics = load_metrics(rundir)
     predictions = rundir.iter_predictions()  # streamed once, by Digest
-    figures = render_figures(metrics)
-    _write_bytes_atomic(rundir.path / CONFUSION_PNG, figures["confusion_counts"])
-    page = build_html(manifest, metrics, predictions, figures=figures, thumbnails=thumbnails,
-                      source=rundir.predictions_path.name)
+    page = build_context(manifest, metrics, predictions, thumbnails=thumbnails)
+    _write_bytes_atomic(rundir.path / CONFUSION_PNG, confusion_png(page.confusion))
+    text = render_page(page, source=rundir.predictions_path.name)
     out = Path(path) if path is not None else rundir.path / REPORT
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes_atomic(out, page.encode("utf-8"))
+    _write_bytes_atomic(out, text.encode("utf-8"))
     return out
+
+
+def _png_figures(metrics: Mapping[str, Any]) -> dict[str, bytes]:
+    # What render_figures returned: the report's figures as matplotlib PNGs, by their old names.
+    from vlmfer.report.plots import figure_bytes
+
+    old = {"confusion_matrix": "confusion_counts",
+           "confusion_matrix_normalized": "confusion_normalized"}
+    return {old.get(k, k): v for k, v in figure_bytes(metrics, "png").items()}
 
 
 def __getattr__(name: str) -> Any:
     # Old homes of names that moved: they keep working for one release, with a warning.
+    if name == "render_figures":
+        warnings.warn("vlmfer.report.html.render_figures is gone from the report, whose "
+                      "figures are inline SVG (vlmfer.report.figures.report_figures); for "
+                      "PNG, PDF or SVG files use vlmfer.report.plots.write_figures",
+                      DeprecationWarning, stacklevel=2)
+        return _png_figures
     if name == "write_markdown":
         warnings.warn("vlmfer.report.html.write_markdown moved to "
                       "vlmfer.report.markdown.write_markdown", DeprecationWarning, stacklevel=2)

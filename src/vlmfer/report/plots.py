@@ -1,9 +1,12 @@
-"""The report's figures as PNG bytes (or PDF and SVG, for papers), drawn with matplotlib's
-Agg canvas.
+"""The report's figures as files for papers (PNG, PDF, SVG), drawn with matplotlib's Agg
+canvas: ``vlmfer report RUN_DIR --figure-format png,pdf,svg``.
 
-matplotlib is imported inside each function (``import vlmfer`` must stay
-light), and figures are built on ``matplotlib.figure.Figure`` with an Agg
-canvas rather than through pyplot: no GUI backend and no global state.
+Only this export uses matplotlib. The HTML report draws the same figures as inline SVG
+(:mod:`vlmfer.report.figures`) and ``confusion_matrix.png`` with Pillow
+(:mod:`vlmfer.report.confusion_png`), so ``vlmfer run`` and ``vlmfer report`` never import
+it. matplotlib is imported inside each function (``import vlmfer`` must stay light), and
+figures are built on ``matplotlib.figure.Figure`` with an Agg canvas rather than through
+pyplot: no GUI backend and no global state.
 """
 
 from __future__ import annotations
@@ -13,13 +16,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vlmfer.report.figures import GOLD, NEUTRAL, NON_ANSWER, PRED
 from vlmfer.types import NON_ANSWERS
 
-# Colours: labels in blue, non-answers in orange, gold in grey, Neutral in red.
-GOLD = "#9aa0a6"
-PRED = "#3b78c2"
-NEUTRAL = "#c0392b"
-NON_ANSWER = "#e67e22"
 _DPI = 110
 
 
@@ -224,6 +223,25 @@ def per_class_png(per_class: Mapping[str, Mapping[str, Any]], *, fmt: str = "png
     return _png(fig, fmt)
 
 
+def figure_bytes(metrics: Mapping[str, Any], fmt: str = "png") -> dict[str, bytes]:
+    """The report's figures in one format (png, pdf, svg), by file name: ``confusion_matrix``,
+    ``confusion_matrix_normalized``, ``distribution`` and, with per-class scores,
+    ``per_class``."""
+    cm = metrics.get("confusion_matrix") or {"labels": [], "columns": [], "matrix": []}
+    figures = {
+        "confusion_matrix": confusion_png(cm, title="Counts", fmt=fmt),
+        "confusion_matrix_normalized": confusion_png(
+            cm, normalize=True, title="Row-normalised (% of gold row)", fmt=fmt),
+        "distribution": distribution_png(
+            metrics.get("gold_distribution") or {},
+            metrics.get("predicted_distribution") or {}, labels=list(cm.get("labels", [])),
+            fmt=fmt),
+    }
+    if metrics.get("per_class"):
+        figures["per_class"] = per_class_png(metrics["per_class"], fmt=fmt)
+    return figures
+
+
 def write_figures(metrics: Mapping[str, Any], folder: Any, formats: Sequence[str]) -> list[Any]:
     """Write the report's figures into ``folder`` in each of ``formats`` (png, pdf, svg):
     ``confusion_matrix``, ``confusion_matrix_normalized``, ``distribution`` and
@@ -236,22 +254,10 @@ def write_figures(metrics: Mapping[str, Any], folder: Any, formats: Sequence[str
 
         raise ConfigError(f"--figure-format {','.join(bad)}: choose from "
                           f"{', '.join(FIGURE_FORMATS)} (comma-separated)")
-    cm = metrics.get("confusion_matrix") or {"labels": [], "columns": [], "matrix": []}
-    labels = list(cm.get("labels", []))
     out = Path(folder)
     written = []
     for fmt in dict.fromkeys(formats):
-        figures = {
-            "confusion_matrix": confusion_png(cm, title="Counts", fmt=fmt),
-            "confusion_matrix_normalized": confusion_png(
-                cm, normalize=True, title="Row-normalised (% of gold row)", fmt=fmt),
-            "distribution": distribution_png(
-                metrics.get("gold_distribution") or {},
-                metrics.get("predicted_distribution") or {}, labels=labels, fmt=fmt),
-        }
-        if metrics.get("per_class"):
-            figures["per_class"] = per_class_png(metrics["per_class"], fmt=fmt)
-        for name, data in figures.items():
+        for name, data in figure_bytes(metrics, fmt).items():
             path = out / f"{name}.{fmt}"
             path.write_bytes(data)
             written.append(path)
