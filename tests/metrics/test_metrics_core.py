@@ -326,3 +326,16 @@ def test_a_run_summary_imports_neither_scikit_learn_nor_scipy() -> None:
         f"print(m['accuracy'], sorted({HEAVY}))",
     )
     assert printed == ["0.3333333333333333", "[]"]
+
+
+def test_loading_the_registry_imports_no_numpy() -> None:
+    # The registry loads every plugin module at start-up, this package's metrics among them;
+    # NumPy waits until a metric is computed, so the first request goes out sooner.
+    printed = _printed(
+        "from vlmfer.plugins import get_registry",
+        "get_registry()",
+        "import vlmfer.cli, vlmfer.evaluation, vlmfer.metrics",
+        "print('numpy' in sys.modules)",
+        "print(vlmfer.metrics.accuracy(['A'], ['A']), 'numpy' in sys.modules)",
+    )
+    assert printed == ["False", "1.0", "True"]

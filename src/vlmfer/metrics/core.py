@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from vlmfer.errors import VlmferError
+from vlmfer.errors import MetricInputError as MetricInputError  # defined there, named here too
 from vlmfer.types import NON_ANSWERS, Record
 
 FloatArray = npt.NDArray[np.float64]
@@ -44,10 +44,6 @@ IntArray = npt.NDArray[np.int64]
 #: The confusion-matrix columns after the labels, in this order.
 NON_ANSWER_COLUMNS: tuple[str, ...] = NON_ANSWERS
 _INVALID = NON_ANSWER_COLUMNS.index("invalid")
-
-
-class MetricInputError(VlmferError, ValueError):
-    """The inputs of a metric are inconsistent (lengths, labels, gold values)."""
 
 
 @dataclass(frozen=True)
