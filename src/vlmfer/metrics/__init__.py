@@ -14,8 +14,9 @@ NumPy import until a metric is computed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vlmfer._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from vlmfer.metrics.calibration import (
@@ -123,12 +124,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SOURCES:
-        value = getattr(importlib.import_module(_SOURCES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vlmfer.metrics' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _SOURCES, globals())
 
 
 def __dir__() -> list[str]:
