@@ -130,6 +130,13 @@ class UnknownMetricError(UnknownNameError):
     plural = "metrics"
 
 
+class MetricInputError(VlmferError, ValueError):
+    """The inputs of a metric are inconsistent (lengths, labels, gold values).
+
+    Also importable as ``vlmfer.metrics.MetricInputError``.
+    """
+
+
 class MediaError(VlmferError):
     """A media file cannot be used. The engine turns it into an ``error`` outcome."""
 

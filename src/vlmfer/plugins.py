@@ -123,6 +123,10 @@ class Registry:
         self._entries = {}
         return plugin_name
 
+    def plugins(self) -> list[tuple[str, str | None, str | None]]:
+        """Every loaded plugin as ``(name, distribution, version)``, without asking any hook."""
+        return [(name, dist, version) for name, (dist, version) in self._dists.items()]
+
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self._dists.pop(name, None)

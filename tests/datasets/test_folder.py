@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from vlmfer.datasets.common import ListedDataset
+from vlmfer.datasets.common import Entry, ListedDataset
 from vlmfer.errors import DatasetError
 from vlmfer.plugins import Registry, get_dataset
+from vlmfer.types import Sample
 
 
 def test_london_faces_is_a_real_folder_dataset(shared_data: Path, registry: Registry) -> None:
@@ -130,3 +131,38 @@ def test_nested_folder_in_a_split_tree(tmp_path: Path, registry: Registry,
         get_dataset("folder", root=root, split="test", registry=registry)
     ok = get_dataset("folder", root=root, split="test", ignore=["deeper"], registry=registry)
     assert [s.id for s in ok] == ["test/Happy/a.jpg"]
+
+
+def test_iter_except_builds_only_the_samples_it_yields(
+    shared_data: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A resume skips what is finished; a listed dataset never builds a skipped Sample.
+    ds = get_dataset("folder", root=shared_data / "london_faces", registry=registry)
+    assert isinstance(ds, ListedDataset)
+    built: list[str] = []
+    make = ds._sample
+
+    def recorded(entry: Entry) -> Sample:
+        built.append(entry.id)
+        return make(entry)
+
+    monkeypatch.setattr(ds, "_sample", recorded)
+    done = set(ds.ids[::2])
+    left = [s.id for s in ds.iter_except(done)]
+    assert left == [i for i in ds.ids if i not in done] == built
+    assert [s.id for s in ds.iter_except(set())] == ds.ids
+
+
+def test_the_listing_knows_which_files_are_symlinks(
+    shared_data: Path, tmp_path: Path, registry: Registry
+) -> None:
+    src = shared_data / "london_faces" / "Happy"
+    (tmp_path / "Happy").mkdir()
+    (tmp_path / "Sad").mkdir()
+    shutil.copy(src / "001.jpg", tmp_path / "Happy" / "001.jpg")
+    (tmp_path / "Sad" / "002.jpg").symlink_to(src / "002.jpg")
+    ds = get_dataset("folder", root=tmp_path, registry=registry)
+    assert isinstance(ds, ListedDataset)
+    assert [(e.id, e.link) for e in ds._entries] == [("Happy/001.jpg", False),
+                                                     ("Sad/002.jpg", True)]
+    assert ds.symlinks() == {"n": 1, "resolved_under": {str(src.resolve()): 1}}

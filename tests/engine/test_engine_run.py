@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,22 @@ def test_resume_asks_again_for_samples_that_ended_in_error(
     assert [p.media[0].path.name for p in healed.calls] == ["0001.png"]
     rows = lines(out)
     assert len(rows) == 3 and all(r["outcome"] == "ok" for r in rows)
+
+
+def test_a_resume_asks_the_dataset_for_the_unfinished_samples_only(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    skipped: list[set[str]] = []
+
+    class Recording(TinyDataset):
+        def iter_except(self, skip: Container[str] = frozenset()) -> Iterator[Sample]:
+            assert isinstance(skip, set)
+            skipped.append(set(skip))
+            return super().iter_except(skip)
+
+    ds = Recording(tmp_path / "data")
+    out = tmp_path / "run"
+    run(ds, ScriptedPredictor(), out)
+    again = ScriptedPredictor()
+    run(ds, again, out)
+    assert skipped == [set(), {s.id for s in ds}] and again.calls == []

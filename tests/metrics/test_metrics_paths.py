@@ -1,5 +1,6 @@
-"""The two ways vlmfer computes a metric agree: scikit-learn for the point value, and the
-vectorised numpy form over confusion matrices that the bootstrap uses."""
+"""The two ways vlmfer computes a metric agree: scikit-learn for the functions called on
+lists, and the vectorised numpy form over confusion matrices that the bootstrap and a run's
+metrics.json use."""
 
 from __future__ import annotations
 
@@ -87,3 +88,35 @@ def test_a_metric_called_with_options_it_has_no_counts_form_for_falls_back() -> 
     # neutral_rate knows its option; a plain metric given options has no vectorised form.
     assert counts_form_of(neutral_rate, ("A", "N"), {"neutral": "N"}, True) is not None
     assert counts_form_of(accuracy, ("A",), {"sample_weight": [1]}, True) is None
+
+
+@pytest.mark.parametrize("seed", range(0, 80, 4))
+def test_a_run_summary_gives_scikit_learn_s_numbers(seed: int) -> None:
+    from sklearn import metrics as sk
+
+    from vlmfer.metrics.summary import summarize
+
+    y_true, y_pred = _case(seed)
+    outcome = {None: "invalid", "Contempt": "invalid"}
+    preds = [
+        {"sample_id": str(i), "gold": g,
+         "pred": p if p in LABELS else None,
+         "outcome": "ok" if p in LABELS else outcome.get(p, p)}
+        for i, (g, p) in enumerate(zip(y_true, y_pred, strict=True))
+    ]
+    m = summarize(preds, LABELS, metrics=["cohen_kappa"], n_boot=0)
+    codes = {lab: i for i, lab in enumerate(LABELS)}
+    t = [codes[g] for g in y_true]
+    q = [codes.get(p, len(LABELS)) if p in codes else len(LABELS) for p in y_pred]
+    assert _same(m["accuracy"], sk.accuracy_score(t, q))
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert _same(m["uar"], sk.balanced_accuracy_score(t, q))
+            present = sorted(set(t) | {c for c in q if c < len(LABELS)})
+            assert _same(m["macro_f1"], sk.f1_score(t, q, labels=present, average="macro",
+                                                    zero_division=0.0))
+    assert m["confusion_matrix"]["matrix"] == confusion_matrix(y_true, y_pred,
+                                                               labels=LABELS).matrix

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Any, ClassVar
 
 from vlmfer.types import MediaKind, Sample
@@ -32,6 +32,14 @@ class Dataset(ABC):
 
     @abstractmethod
     def __len__(self) -> int: ...
+
+    def iter_except(self, skip: Container[str] = frozenset()) -> Iterator[Sample]:
+        """The samples whose id is not in ``skip``, in iteration order.
+
+        A resume skips what is finished. A dataset that knows its ids before it builds a
+        ``Sample`` overrides this so that skipping builds nothing (``ListedDataset`` does).
+        """
+        return (s for s in self if s.id not in skip)
 
     @abstractmethod
     def fingerprint(self) -> str:

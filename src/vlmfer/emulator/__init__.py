@@ -12,8 +12,9 @@ See docs/emulator.md for the endpoints, validation, policies, faults and the req
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vlmfer._lazy import lazy_exports
 
 # Loaded on first use, so that building the CLI parser (vlmfer.emulator.cli) stays cheap.
 _EXPORTS = {
@@ -31,9 +32,4 @@ if TYPE_CHECKING:
     from vlmfer.emulator.server import Emulator
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'vlmfer.emulator' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

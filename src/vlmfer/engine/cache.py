@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vlmfer.paths import cache_dir
-from vlmfer.types import Prediction, Prompt, Response, stable_hash
+from vlmfer.types import Prompt, Response, stable_hash
 
 __all__ = ["ResponseCache", "cache_dir", "cache_key"]
 
@@ -295,6 +295,23 @@ def _stored(response: Response) -> str | None:
     return response.model_copy(update={"cached": False}).model_dump_json()
 
 
+class _StepOrigin(Protocol):
+    @property
+    def model(self) -> str: ...
+    @property
+    def model_version(self) -> str | None: ...
+    @property
+    def cached(self) -> bool: ...
+
+
+class Answered(Protocol):
+    """A finished sample as the pins read it: a ``Prediction``, or the lighter
+    ``FinishedSample`` that a resume parses."""
+
+    @property
+    def steps(self) -> Sequence[_StepOrigin]: ...
+
+
 class SnapshotPins:
     """Which snapshot answers a run, per requested model: the snapshot policy of the cache.
 
@@ -327,7 +344,7 @@ class SnapshotPins:
         self._warned.add((model, snapshot))
         return pinned
 
-    def stale(self, prediction: Prediction) -> bool:
+    def stale(self, prediction: Answered) -> bool:
         """Whether a finished sample used a cached answer from a snapshot other than the pin."""
         return any(
             s.cached and s.model_version is not None
@@ -336,7 +353,7 @@ class SnapshotPins:
         )
 
     @classmethod
-    def of_run(cls, manifest: Mapping[str, Any], finished: Sequence[Prediction]) -> SnapshotPins:
+    def of_run(cls, manifest: Mapping[str, Any], finished: Sequence[Answered]) -> SnapshotPins:
         """The pins a resumed run continues with: the manifest's, else its first live answers."""
         pins: dict[str, str] = {}
         recorded = manifest.get("snapshots")

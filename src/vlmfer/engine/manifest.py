@@ -22,15 +22,15 @@ from vlmfer.strategies.base import Strategy
 
 
 def plugin_versions() -> list[dict[str, Any]]:
-    """Every loaded plugin, with the distribution and version it came from."""
+    """Every loaded plugin, with the distribution and version it came from.
+
+    Read from the registry's plugin list, not from what the plugins registered: calling
+    every hook would import every metric (and NumPy) before the first request.
+    """
     from vlmfer.plugins import get_registry
 
-    reg = get_registry()
-    seen: dict[str, dict[str, Any]] = {}
-    for e in reg.all_entries():
-        seen.setdefault(e.plugin, {"plugin": e.plugin, "distribution": e.distribution,
-                                   "version": e.version})
-    return sorted(seen.values(), key=lambda d: d["plugin"])
+    return [{"plugin": name, "distribution": dist, "version": version}
+            for name, dist, version in sorted(get_registry().plugins())]
 
 
 #: Distributions that shape the bytes sent (media decoding and encoding) or the request

@@ -8,7 +8,7 @@ message that names what would work.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from typing import Any
 
 from vlmfer.datasets.base import Dataset
@@ -178,6 +178,9 @@ class ExcludingGold(Dataset):
 
     def __iter__(self) -> Iterator[Sample]:
         return (s for s in self.base if s.label not in self.excluded)
+
+    def iter_except(self, skip: Container[str] = frozenset()) -> Iterator[Sample]:
+        return (s for s in self.base.iter_except(skip) if s.label not in self.excluded)
 
     def __len__(self) -> int:
         return self._n

@@ -46,10 +46,10 @@ from vlmfer.engine.preflight import (
     run_media_spec,
 )
 from vlmfer.engine.progress import Progress
-from vlmfer.engine.rundir import RunFolder, utcnow
+from vlmfer.engine.rundir import FinishedSample, RunFolder, utcnow
 from vlmfer.predictors.base import Predictor
 from vlmfer.strategies.base import Strategy
-from vlmfer.types import Prediction, Sample
+from vlmfer.types import Sample
 
 log = logging.getLogger("vlmfer")
 
@@ -108,7 +108,7 @@ async def execute(
     rundir.check_identity(manifest["identity"])
     old: dict[str, Any] = {}
     # Read once: a resume of 20 000 samples spends most of its time parsing these.
-    finished = rundir.finished() if rundir.exists() else []
+    finished = rundir.finished_samples() if rundir.exists() else []
     # Capability probe of compatible servers: before the first paid request, a ConfigError
     # (exit 2) if a server cannot serve this strategy; a resume with nothing left asks nothing.
     if _work_left(finished, dataset, options):
@@ -131,7 +131,7 @@ async def execute(
         finished = [p for p in finished if p.sample_id not in dropped]
     done = {p.sample_id for p in finished}
     engine.snapshots = SnapshotPins.of_run(old, finished)
-    todo = (s for s in dataset if s.id not in done)
+    todo = dataset.iter_except(done)
     remaining = max(0, len(dataset) - len(done))
     progress = Progress(remaining, enabled=options.progress)
     if left_out:
@@ -181,7 +181,7 @@ async def execute(
     return Execution(rundir.path, progress.total_done, len(dropped), engine.calls)
 
 
-def _work_left(finished: list[Prediction], dataset: Dataset, options: EngineOptions) -> bool:
+def _work_left(finished: list[FinishedSample], dataset: Dataset, options: EngineOptions) -> bool:
     """Whether this run will ask anything (a fresh folder, or samples not yet finished)."""
     done = {p.sample_id for p in finished
             if not (options.retry_errors and p.outcome == "error")}

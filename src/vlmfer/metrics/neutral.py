@@ -19,10 +19,8 @@ from typing import Any
 from vlmfer.labels import is_tie
 from vlmfer.metrics.core import (
     MetricInputError,
-    accuracy,
     check_labels,
-    macro_f1,
-    uar,
+    headline_values,
 )
 from vlmfer.types import NON_ANSWERS
 
@@ -45,9 +43,7 @@ def _scores(
 ) -> dict[str, Any]:
     return {
         "n": len(y_true),
-        "accuracy": accuracy(y_true, y_pred, labels=labels),
-        "uar": uar(y_true, y_pred, labels=labels),
-        "macro_f1": macro_f1(y_true, y_pred, labels=labels),
+        **headline_values(y_true, y_pred, labels),
     }
 
 

@@ -29,6 +29,7 @@ from vlmfer.metrics.core import (
     counts_form_of,
     encode,
     infer_labels,
+    point_value,
 )
 
 MetricLike = str | Callable[..., Any]
@@ -229,7 +230,7 @@ def bootstrap_ci(
     labs = tuple(labels) if labels is not None else infer_labels(y_true, y_pred)
     gidx = group_index(groups, len(y_true))
     if len(y_true):
-        _scalar_check(metric, fn(y_true, y_pred, labels=list(labs), **metric_kwargs))
+        _scalar_check(metric, point_value(fn, y_true, y_pred, labels=labs, **metric_kwargs))
     values = bootstrap_values(fn, y_true, y_pred, labs, n_boot=n_boot, seed=seed, groups=gidx,
                               labels_given=labels is not None, **metric_kwargs)
     return percentile_interval(values, level)
@@ -306,10 +307,10 @@ def paired_bootstrap_diff(
     gidx = group_index(groups, len(y_true))
     stat = counts_form_of(fn, labs, metric_kwargs, labels is not None)
     kw = dict(metric_kwargs)
-    a_value = fn(y_true, pred_a, labels=list(labs), **kw)
+    a_value = point_value(fn, y_true, pred_a, labels=labs, **kw)
     _scalar_check(metric, a_value)
     a_point = float(a_value)
-    b_point = float(fn(y_true, pred_b, labels=list(labs), **kw))
+    b_point = float(point_value(fn, y_true, pred_b, labels=labs, **kw))
     if stat is not None:
         ea, eb = encode(y_true, pred_a, labs), encode(y_true, pred_b, labs)
         k, c = len(labs), ea.n_columns

@@ -27,13 +27,12 @@ from vlmfer.metrics.core import (
     CmStat,
     IntArray,
     MetricInputError,
-    accuracy,
     check_labels,
     counts_form_of,
     encode,
-    macro_f1,
+    headline_values,
     neutral_rate,
-    uar,
+    point_value,
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
 from vlmfer.metrics.provenance import provenance
@@ -164,13 +163,11 @@ def _usage_and_cost(preds: list[Prediction]) -> tuple[dict[str, int], dict[str, 
 
 def _scalar_block(y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...],
                   neutral: str | None) -> dict[str, Any]:
-    return {
-        "accuracy": accuracy(y_true, y_pred, labels=labels),
-        "uar": uar(y_true, y_pred, labels=labels),
-        "macro_f1": macro_f1(y_true, y_pred, labels=labels),
-        "neutral_rate": None if neutral is None else neutral_rate(
-            y_true, y_pred, labels=labels, neutral=neutral),
-    }
+    counts = encode(y_true, y_pred, labels).counts()
+    block: dict[str, Any] = headline_values(y_true, y_pred, labels, counts=counts)
+    block["neutral_rate"] = None if neutral is None else point_value(
+        neutral_rate, y_true, y_pred, labels=labels, counts=counts, neutral=neutral)
+    return block
 
 
 def _raw_scores(p: Prediction) -> dict[str, float] | None:
@@ -315,11 +312,14 @@ class _Scorer:
         values: dict[str, Any] = {}
         forms: dict[str, CmStat] = {}
         generic: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
+        enc = encode(self.y_true, self.y_pred, self.labels)
+        counts = enc.counts()
         for name in names:
             fn = resolve_metric(name, registry=self.registry)
             kwargs = _run_kwargs(fn, self.neutral)
             try:
-                value = fn(self.y_true, self.y_pred, labels=list(self.labels), **kwargs)
+                value = point_value(fn, self.y_true, self.y_pred, labels=self.labels,
+                                    counts=counts, **kwargs)
             except MetricInputError:
                 raise
             except Exception as exc:
@@ -337,9 +337,8 @@ class _Scorer:
                 generic[name] = (fn, kwargs)
         ci: dict[str, list[float]] = {}
         if forms:
-            enc = encode(self.y_true, self.y_pred, self.labels)
             boot = bootstrap_distribution(
-                enc.counts(), forms, n_boot=self.n_boot, seed=self.seed,
+                counts, forms, n_boot=self.n_boot, seed=self.seed,
                 cells=enc.true * enc.n_columns + enc.pred, groups=self.groups,
             )
             ci.update({k: list(percentile_interval(v, self.level)) for k, v in boot.items()})

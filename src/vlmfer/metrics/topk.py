@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vlmfer.metrics.core import accuracy
+from vlmfer.metrics.core import accuracy, point_value
 from vlmfer.metrics.stats import bootstrap_values, group_index, percentile_interval
 from vlmfer.types import Prediction
 
@@ -41,7 +41,7 @@ def _block(scored: Sequence[Prediction], labels: tuple[str, ...], k_max: int, *,
         for p, gold in zip(scored, y_true, strict=True):
             ranked = ranked_of(p) or []
             hits.append(gold if gold in ranked[:k] else "invalid")
-        values[str(k)] = accuracy(y_true, hits, labels=labels) if scored else None
+        values[str(k)] = point_value(accuracy, y_true, hits, labels=labels) if scored else None
         if scored and n_boot:
             draws = bootstrap_values(accuracy, y_true, hits, labels, n_boot=n_boot, seed=seed,
                                      groups=gidx)

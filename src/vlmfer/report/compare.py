@@ -102,7 +102,7 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
     or fingerprint), have different label sets, disagree on a gold label, or
     share no sample.
     """
-    from vlmfer.metrics.core import accuracy, correctness, uar
+    from vlmfer.metrics.core import accuracy, correctness, point_value, uar
     from vlmfer.metrics.stats import mcnemar_exact, paired_bootstrap_diff
 
     a, b = Path(a), Path(b)
@@ -130,8 +130,8 @@ def compare_runs(a: Path | str, b: Path | str, *, n_boot: int = 2000, seed: int 
     }
     side_a, side_b = _side(a, ma, len(pa)), _side(b, mb, len(pb))
     for side, answers in ((side_a, ans_a), (side_b, ans_b)):
-        side["accuracy"] = accuracy(y_true, answers, labels=labels)
-        side["uar"] = uar(y_true, answers, labels=labels)
+        side["accuracy"] = point_value(accuracy, y_true, answers, labels=labels)
+        side["uar"] = point_value(uar, y_true, answers, labels=labels)
     ds = ma.get("dataset") or {}
     result: dict[str, Any] = _jsonable({
         "a": side_a,

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmfer.engine.rundir import RunFolder, write_json_atomic
-from vlmfer.errors import ConfigError
-from vlmfer.metrics.core import MetricInputError
+from vlmfer.errors import ConfigError, MetricInputError
 from vlmfer.types import Prediction, Step
 
 
