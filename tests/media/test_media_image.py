@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vlmfer.errors import MediaError
-from vlmfer.media import MediaSpec, prepare_media
+from vlmfer.media import MediaSpec, prepare_inline, prepare_media
 from vlmfer.types import Media
 
 
@@ -138,3 +138,25 @@ def test_broken_images_raise_media_error(broken: dict[str, Path], name: str, rea
 def test_missing_image(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="file does not exist"):
         prepare_media(Media.from_path(tmp_path / "gone.png"), MediaSpec(), as_="image")
+
+
+def test_prepare_inline_answers_only_what_needs_no_decoding(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # A small JPEG passed through as it is skips the worker thread; it is the same answer.
+    path = shared_data / "london_faces" / "Neutral" / "001.jpg"
+    inline = prepare_inline(Media.from_path(path), MediaSpec(), as_="image")
+    assert inline is not None
+    assert inline == prepare_media(Media.from_path(path), MediaSpec(), as_="image")
+    # Anything that needs a change, a bad file, a missing one or a video: None, and the
+    # threaded prepare_media does the work (and reports the error).
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (1600, 900), (90, 120, 30)).save(big, quality=95)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[:-40])
+    for media in (Media.from_path(big), Media.from_path(cut), Media.from_path(path)):
+        spec = MediaSpec(reencode="always") if media.path == path else MediaSpec()
+        assert prepare_inline(media, spec, as_="image") is None, media.path
+    assert prepare_inline(Media.from_path(path), MediaSpec(), as_="frames") is None
+    gone = Media.from_path(path).model_copy(update={"path": tmp_path / "gone.jpg"})
+    assert prepare_inline(gone, MediaSpec(), as_="image") is None

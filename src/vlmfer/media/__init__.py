@@ -15,7 +15,7 @@ import warnings
 from typing import Any
 
 from vlmfer.media.models import MediaPart, NoFaceError, PreparedMedia, VideoInfo
-from vlmfer.media.prepare import check_media_spec, prepare_media
+from vlmfer.media.prepare import check_media_spec, prepare_inline, prepare_media
 from vlmfer.media.sampling import FrameSpec, parse_frame_spec
 from vlmfer.media.video import VIDEO_MIME, media_cache_dir, probe_video
 from vlmfer.types import MediaSpec
@@ -31,6 +31,7 @@ __all__ = [
     "check_media_spec",
     "media_cache_dir",
     "parse_frame_spec",
+    "prepare_inline",
     "prepare_media",
     "probe_video",
 ]

@@ -52,6 +52,30 @@ def prepare_media(
     return _video(path, media, spec)
 
 
+#: A still up to this size may be passed through on the calling (event-loop) thread: one
+#: read and a header parse cost less than handing the work to a worker thread and back.
+INLINE_BYTES = 512 * 1024
+
+
+def prepare_inline(
+    media: Media, spec: MediaSpec, *, as_: Literal["image", "frames", "video"]
+) -> PreparedMedia | None:
+    """``prepare_media``'s answer when it needs no decoding (a small JPEG passed through
+    as it is), else None: the caller then runs ``prepare_media`` in a worker thread.
+
+    Never raises for a bad file: that is ``prepare_media``'s to report.
+    """
+    if as_ != "image" or media.kind != "image":
+        return None
+    path = Path(media.path)
+    try:
+        if path.stat().st_size > INLINE_BYTES:
+            return None
+    except OSError:
+        return None
+    return _passthrough(path, spec)
+
+
 def check_media_spec(spec: MediaSpec) -> None:
     """Fail early (``ConfigError``) on a bad frame spec or a face crop that cannot run."""
     parse_frame_spec(spec.frames)

@@ -355,9 +355,15 @@ def malformed_error(detail: str, *, predictor: str, where: str) -> PredictorErro
 async def prepare(
     media: Media, spec: MediaSpec, as_: Literal["image", "frames", "video"]
 ) -> PreparedMedia:
-    """Run the media layer in a worker thread (decoding and encoding block)."""
-    from vlmfer.media import prepare_media
+    """Run the media layer in a worker thread (decoding and encoding block).
 
+    A small JPEG that goes out as it is skips the thread: the hand-off would cost more.
+    """
+    from vlmfer.media import prepare_inline, prepare_media
+
+    quick = prepare_inline(media, spec, as_=as_)
+    if quick is not None:
+        return quick
     return await asyncio.to_thread(prepare_media, media, spec, as_=as_)
 
 
