@@ -285,6 +285,24 @@ def test_cli_report_subprocess(tmp_path: Path) -> None:
     assert "data:image/jpeg" not in out.read_text(encoding="utf-8")
 
 
+def test_compiled_templates_are_kept_in_the_cache_and_render_the_same(tmp_path: Path) -> None:
+    # The second process loads the templates compiled by the first (~0.1 s of a run's end).
+    run = neutral_biased_run(tmp_path)
+    env = {**os.environ, "VLMFER_CACHE_DIR": str(tmp_path / "cache")}
+    pages = []
+    for i in range(2):
+        out = tmp_path / f"report{i}.html"
+        proc = subprocess.run(
+            [sys.executable, "-m", "vlmfer", "report", str(run), "--html", str(out),
+             "--no-thumbnails"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        pages.append(out.read_text(encoding="utf-8"))
+    assert pages[0] == pages[1]
+    assert any((tmp_path / "cache" / "jinja").iterdir())
+
+
 def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
     # "$" would start mathtext in a matplotlib figure; "<" and "&" must be escaped in the page.
     labels = ["$5 smile", "a<b & c"]
