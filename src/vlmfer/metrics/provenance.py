@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from vlmfer.types import Prediction
+from vlmfer.metrics.rows import Row
 
 #: Distinct values of one parameter kept per model (a sampling fallback varies the seed).
 MAX_VALUES = 10
 
 
-def model_snapshots(preds: Sequence[Prediction]) -> dict[str, int]:
+def model_snapshots(preds: Sequence[Row]) -> dict[str, int]:
     """Each snapshot the providers reported, with the number of samples it answered."""
     counts: Counter[str] = Counter()
     for p in preds:
@@ -23,7 +23,7 @@ def model_snapshots(preds: Sequence[Prediction]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def mixed_snapshots(preds: Sequence[Prediction]) -> bool:
+def mixed_snapshots(preds: Sequence[Row]) -> bool:
     """Whether one requested model answered as more than one snapshot."""
     seen: dict[str, set[str]] = {}
     for p in preds:
@@ -33,12 +33,12 @@ def mixed_snapshots(preds: Sequence[Prediction]) -> bool:
     return any(len(v) > 1 for v in seen.values())
 
 
-def simulated(preds: Sequence[Prediction]) -> bool:
+def simulated(preds: Sequence[Row]) -> bool:
     """Whether any answer came from a simulator (the emulator or a ``mock/`` predictor)."""
     return any(s.simulated for p in preds for s in p.steps)
 
 
-def sent_parameters(preds: Sequence[Prediction]) -> dict[str, dict[str, Any]]:
+def sent_parameters(preds: Sequence[Row]) -> dict[str, dict[str, Any]]:
     """Per requested model, what its requests carried and what was left out and why.
 
     ``sent`` maps each parameter to its value (a list when the requests differed);
@@ -69,7 +69,7 @@ def sent_parameters(preds: Sequence[Prediction]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def provenance(preds: Sequence[Prediction]) -> dict[str, Any]:
+def provenance(preds: Sequence[Row]) -> dict[str, Any]:
     """The provenance keys of metrics.json."""
     return {
         "model_snapshots": model_snapshots(preds),

@@ -36,6 +36,7 @@ from vlmfer.metrics.core import (
 )
 from vlmfer.metrics.neutral import excluding_neutral_subset, forced_six_way
 from vlmfer.metrics.provenance import provenance
+from vlmfer.metrics.rows import Row, RowMaker
 from vlmfer.metrics.stats import (
     bootstrap_distribution,
     group_index,
@@ -107,13 +108,13 @@ def _as_prediction(p: Prediction | Mapping[str, Any], index: int) -> Prediction:
         raise MetricInputError(f"prediction #{index} is not a valid Prediction: {exc}") from exc
 
 
-def answer_of(p: Prediction) -> str:
+def answer_of(p: Prediction | Row) -> str:
     """What a prediction answered, as metrics see it: the label, or the outcome of a
     non-answer (``invalid``, ``refused``, ``blocked``, ``error``)."""
     return p.pred if p.outcome == "ok" and p.pred is not None else p.outcome
 
 
-def _check(preds: list[Prediction], labels: tuple[str, ...]) -> None:
+def _check(preds: list[Row], labels: tuple[str, ...]) -> None:
     seen: set[str] = set()
     for p in preds:
         if p.sample_id in seen:
@@ -135,7 +136,7 @@ def _check(preds: list[Prediction], labels: tuple[str, ...]) -> None:
             )
 
 
-def _usage_and_cost(preds: list[Prediction]) -> tuple[dict[str, int], dict[str, Any]]:
+def _usage_and_cost(preds: list[Row]) -> tuple[dict[str, int], dict[str, Any]]:
     usage = dict.fromkeys((*_USAGE_FIELDS, "calls", "cached_calls"), 0)
     total = 0.0
     billed = known = 0
@@ -170,19 +171,19 @@ def _scalar_block(y_true: list[str], y_pred: list[str | None], labels: tuple[str
     return block
 
 
-def _raw_scores(p: Prediction) -> dict[str, float] | None:
+def _raw_scores(p: Row) -> dict[str, float] | None:
     """The uncalibrated scores: batch calibration must start from the model's own.
 
     A strategy that already calibrated (``calibrated`` divides out a content-free
     input) keeps the raw distribution in ``extra["raw_scores"]``.
     """
-    raw = p.extra.get("raw_scores") if isinstance(p.extra, dict) else None
+    raw = p.extra.get("raw_scores")
     if isinstance(raw, dict) and raw:
         return {str(k): float(v) for k, v in raw.items()}
     return p.scores
 
 
-def _calibration_of(p: Prediction) -> str | None:
+def _calibration_of(p: Row) -> str | None:
     """What turned the model's scores into ``p.scores``: ``"none"`` when they are the
     model's own, the strategy's recorded method (e.g. ``"contextual"``) when they
     differ from the raw ones, None without scores."""
@@ -216,8 +217,8 @@ def _method_text(counts: Mapping[str, int]) -> str:
 
 
 def _calibration(
-    preds: list[Prediction],
-    scored: list[Prediction],
+    preds: list[Row],
+    scored: list[Row],
     labels: tuple[str, ...],
     neutral: str | None,
 ) -> dict[str, Any] | None:
@@ -246,7 +247,7 @@ def _calibration(
     }
 
 
-def _forced_scores_kind(scored: list[Prediction]) -> str | None:
+def _forced_scores_kind(scored: list[Row]) -> str | None:
     """Whether forced six-way read calibrated or raw scores (the run's final ones)."""
     kinds = {_calibration_of(p) for p in scored} - {None}
     if not kinds:
@@ -357,7 +358,7 @@ def _with_war(values: dict[str, Any], ci: dict[str, list[float]]) -> None:
         ci["war"] = ci["accuracy"]
 
 
-def _answered_only(scored: list[Prediction], labels: tuple[str, ...], groups: Sequence[Any],
+def _answered_only(scored: list[Row], labels: tuple[str, ...], groups: Sequence[Any],
                    options: _Options) -> dict[str, Any]:
     keep = [i for i, p in enumerate(scored) if p.outcome in ANSWERED_OUTCOMES]
     y_true = [str(scored[i].gold) for i in keep]
@@ -368,7 +369,7 @@ def _answered_only(scored: list[Prediction], labels: tuple[str, ...], groups: Se
     return {"n": len(keep), "left_out": len(scored) - len(keep), **values, "ci": ci}
 
 
-def _error_reasons(preds: list[Prediction]) -> dict[str, int]:
+def _error_reasons(preds: list[Row]) -> dict[str, int]:
     reasons = Counter((p.reason or "(no reason recorded)") for p in preds if p.outcome == "error")
     return dict(reasons.most_common())
 
@@ -403,7 +404,9 @@ def summarize(
     if not labs:
         raise MetricInputError("labels is empty; pass the run's label set, e.g. CAER_LABELS")
     names = metric_names(metrics)
-    preds = [_as_prediction(p, i) for i, p in enumerate(predictions)]
+    # One compact row a sample, made as the predictions stream past (see metrics.rows).
+    row = RowMaker()
+    preds = [row(_as_prediction(p, i)) for i, p in enumerate(predictions)]
     _check(preds, labs)
     scored = [p for p in preds if p.gold is not None]
     y_true = [str(p.gold) for p in scored]

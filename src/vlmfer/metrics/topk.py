@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vlmfer.metrics.core import accuracy, point_value
+from vlmfer.metrics.rows import Row
 from vlmfer.metrics.stats import bootstrap_values, group_index, percentile_interval
-from vlmfer.types import Prediction
 
 #: What metrics.json's ``top_k`` block means.
 TOP_K_CONVENTION = (
@@ -22,14 +22,14 @@ TOP_K_CONVENTION = (
 )
 
 
-def ranked_of(p: Prediction) -> list[str] | None:
-    ranked = p.extra.get("ranked") if isinstance(p.extra, dict) else None
+def ranked_of(p: Row) -> list[str] | None:
+    ranked = p.extra.get("ranked")
     if isinstance(ranked, list) and ranked:
         return [str(r) for r in ranked]
     return None
 
 
-def _block(scored: Sequence[Prediction], labels: tuple[str, ...], k_max: int, *,
+def _block(scored: Sequence[Row], labels: tuple[str, ...], k_max: int, *,
            n_boot: int, seed: int, level: float) -> dict[str, Any]:
     y_true = [str(p.gold) for p in scored]
     gidx = group_index([p.group for p in scored], len(scored))
@@ -49,7 +49,7 @@ def _block(scored: Sequence[Prediction], labels: tuple[str, ...], k_max: int, *,
     return {"n": len(scored), "accuracy": values, "ci": ci}
 
 
-def top_k_summary(scored: Sequence[Prediction], labels: tuple[str, ...], *, n_boot: int,
+def top_k_summary(scored: Sequence[Row], labels: tuple[str, ...], *, n_boot: int,
                   seed: int, level: float, answered: Sequence[str]) -> dict[str, Any] | None:
     """The ``top_k`` block of metrics.json, or None when no prediction has a ranked answer."""
     lengths = [len(r) for p in scored if (r := ranked_of(p)) is not None]

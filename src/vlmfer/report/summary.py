@@ -8,7 +8,6 @@ from typing import Any
 
 from vlmfer.engine.rundir import RunFolder, write_json_atomic
 from vlmfer.errors import ConfigError, MetricInputError
-from vlmfer.types import Prediction, Step
 
 
 def compute_metrics(rundir: RunFolder) -> dict[str, Any]:
@@ -20,7 +19,8 @@ def compute_metrics(rundir: RunFolder) -> dict[str, Any]:
         raise ConfigError(f"{rundir.manifest_path}: the manifest names no label set; it was not "
                           "written by `vlmfer run`, or it was edited")
     engine = manifest.get("engine", {})
-    preds = (_slim(p) for p in rundir.iter_predictions())
+    # Streamed: summarize keeps a compact row a sample, not the records (metrics.rows).
+    preds = rundir.iter_predictions()
     # Imported label sets spell Neutral their own way ("neutral" in FERPlus).
     neutral = next((str(x) for x in labels if str(x).casefold() == "neutral"), "Neutral")
     try:
@@ -29,19 +29,6 @@ def compute_metrics(rundir: RunFolder) -> dict[str, Any]:
                          neutral=neutral)
     except MetricInputError as e:
         raise ConfigError(f"{rundir.predictions_path}: {e}") from e
-
-
-def _slim(p: Prediction) -> Prediction:
-    # The metrics read a step's usage, cost, cache flag and provenance, never its texts: at
-    # 20 000 samples the full steps are most of a run's peak memory.
-    steps = [Step(name=s.name, model=s.model, prompt_hash=s.prompt_hash, text_sent="",
-                  status=s.status, usage=s.usage, cached=s.cached, cost_usd=s.cost_usd,
-                  model_version=s.model_version, simulated=s.simulated,
-                  details={k: s.details[k] for k in ("sent", "dropped") if k in s.details})
-             for s in p.steps]
-    # error_reasons counts the reasons of errors: keep those (they are short).
-    reason = p.reason if p.outcome == "error" else None
-    return p.model_copy(update={"steps": steps, "reason": reason})
 
 
 def write_metrics(rundir: RunFolder) -> dict[str, Any]:
