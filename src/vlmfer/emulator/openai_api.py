@@ -14,8 +14,10 @@ from vlmfer.emulator.core import (
     Reply,
     Request,
     format_answer,
+    list_page,
     openai_error,
-    request_directives,
+    public,
+    text_image_request,
     truncate_answer,
 )
 from vlmfer.emulator.media import (
@@ -26,8 +28,8 @@ from vlmfer.emulator.media import (
     sha256,
     text_tokens,
 )
-from vlmfer.emulator.policy import Decision, Question, candidates_from_schema
-from vlmfer.emulator.state import Api, EmulatorState, Route
+from vlmfer.emulator.policy import Decision, candidates_from_schema
+from vlmfer.emulator.state import Api, EmulatorState, Route, advanced
 
 _CHAT_FIELDS = frozenset({
     "model", "messages", "response_format", "logprobs", "top_logprobs", "temperature",
@@ -310,16 +312,10 @@ def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prep
                     param=f"{pwhere}.type", code="invalid_value",
                 )
     _check_image_cap(emu, media)
-    fmt, labels, prop = _output_format(body.get("response_format"), "response_format")
-    text_tok += sum(text_tokens(t) for t in texts)
-    image_tok = sum(m.tokens for m in media)
-    prep = Prepared(
-        provider="openai", endpoint="chat", model=model,
-        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
-                          constrained=labels, directives=_directives(texts, req)),
-        media=media, input_tokens=text_tok + image_tok + 3,
-        modality_tokens={"TEXT": text_tok + 3, "IMAGE": image_tok},
-        output_format=fmt, json_prop=prop,
+    prep = text_image_request(
+        "openai", "chat", model, req, texts, media,
+        text_tokens=text_tok + sum(text_tokens(t) for t in texts) + 3,
+        output=_output_format(body.get("response_format"), "response_format"),
     )
     prep.unknown_fields = sorted(k for k in body if k not in _CHAT_FIELDS)
     _reject_unknown(emu, prep.unknown_fields)
@@ -330,9 +326,6 @@ def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prep
         opts = body.get("stream_options")
         req.entry["stream_usage"] = bool(isinstance(opts, dict) and opts.get("include_usage"))
     return prep
-
-
-_directives = request_directives
 
 
 def _check_image_cap(emu: EmulatorState, media: list[MediaInfo]) -> None:
@@ -538,18 +531,11 @@ def prepare_responses(emu: EmulatorState, body: dict[str, Any], req: Request) ->
                 )
     _check_image_cap(emu, media)
     text_cfg = body.get("text") or {}
-    fmt, labels, prop = _output_format(
-        text_cfg.get("format") if isinstance(text_cfg, dict) else None, "text.format"
-    )
-    text_tok = sum(text_tokens(t) for t in texts) + 4 * len(items)
-    image_tok = sum(m.tokens for m in media)
-    prep = Prepared(
-        provider="openai", endpoint="responses", model=model,
-        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
-                          constrained=labels, directives=_directives(texts, req)),
-        media=media, input_tokens=text_tok + image_tok,
-        modality_tokens={"TEXT": text_tok, "IMAGE": image_tok},
-        output_format=fmt, json_prop=prop,
+    prep = text_image_request(
+        "openai", "responses", model, req, texts, media,
+        text_tokens=sum(text_tokens(t) for t in texts) + 4 * len(items),
+        output=_output_format(
+            text_cfg.get("format") if isinstance(text_cfg, dict) else None, "text.format"),
     )
     prep.unknown_fields = sorted(k for k in body if k not in _RESPONSES_FIELDS)
     _reject_unknown(emu, prep.unknown_fields)
@@ -801,7 +787,7 @@ def batches_create(emu: EmulatorState, req: Request) -> Reply:
     with emu._lock:
         state(emu).batches[batch["id"]] = batch
     req.entry["batch_id"] = batch["id"]
-    return Reply.json(_public(batch))
+    return Reply.json(public(batch))
 
 
 def _batch_outcome(emu: EmulatorState, metadata: dict[str, Any]) -> str:
@@ -812,10 +798,6 @@ def _batch_outcome(emu: EmulatorState, metadata: dict[str, Any]) -> str:
     return emu.config.batch_outcome
 
 
-def _public(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in batch.items() if not k.startswith("_")}
-
-
 def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
     return emu.find(state(emu).batches, batch_id, lambda: openai_error(
         404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"))
@@ -823,18 +805,14 @@ def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches/{id}: advances the batch, processing it once its delay has passed."""
-    b = _get_batch(emu, req.params["id"])
-    with emu._lock:
-        _advance(emu, b)
-        return Reply.json(_public(b))
+    return advanced(emu, _get_batch(emu, req.params["id"]), _advance)
 
 
 def batches_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches."""
     with emu._lock:
-        data = [_public(b) for b in state(emu).batches.values()]
-    return Reply.json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                       "last_id": data[-1]["id"] if data else None, "has_more": False})
+        data = [public(b) for b in state(emu).batches.values()]
+    return Reply.json(list_page(data, object="list"))
 
 
 def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
@@ -846,7 +824,7 @@ def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
                                param="batch_id", code="batch_not_cancellable")
         b["status"] = "cancelling"
         b["cancelling_at"] = int(time.time())
-        return Reply.json(_public(b))
+        return Reply.json(public(b))
 
 
 def _advance(emu: EmulatorState, b: dict[str, Any]) -> None:
