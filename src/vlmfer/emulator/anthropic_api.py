@@ -25,6 +25,7 @@ from vlmfer.emulator.core import (
     Prepared,
     Reply,
     Request,
+    content_parts,
     format_answer,
     list_page,
     public,
@@ -239,15 +240,9 @@ def prepare_messages(
         role = msg.get("role")
         if role not in ("user", "assistant"):
             raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
-        content = msg.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-            continue
-        if not isinstance(content, list):
-            raise _invalid(f"{where}.content: Input should be a valid string or list")
-        for j, block in enumerate(content):
+        for j, block, btype in content_parts(msg.get("content"), texts, where, lambda w: _invalid(
+                f"{w}.content: Input should be a valid string or list")):
             bwhere = f"{where}.content.{j}"
-            btype = block.get("type") if isinstance(block, dict) else None
             if btype == "text":
                 texts.append(_text_of(block, bwhere))
             elif btype == "image":
@@ -256,9 +251,7 @@ def prepare_messages(
                 media.append(_image(emu, block, f"{bwhere}.image"))
             elif btype in ("document", "thinking", "redacted_thinking", "tool_use",
                            "tool_result", "search_result"):
-                raw = json.dumps(block).encode()
-                media.append(MediaInfo(kind="other", mime_type=str(btype), bytes=len(raw),
-                                       sha256=sha256(raw)))
+                media.append(MediaInfo.unread("other", str(btype), block))
             else:
                 raise _invalid(f"{bwhere}.type: Input tag '{btype}' found using 'type' does not "
                                "match any of the expected tags: 'text', 'image', 'document', ...")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +232,24 @@ def text_image_request(
         modality_tokens={"TEXT": text_tokens, "IMAGE": image_tokens},
         output_format=fmt, json_prop=prop, max_tokens=max_tokens,
     )
+
+
+def content_parts(
+    content: Any, texts: list[str], where: str, not_a_list: Callable[[str], ApiError]
+) -> list[tuple[int, Any, Any]]:
+    """The content of the message at ``where`` as (index, part, its ``type``), for the
+    OpenAI and Anthropic APIs.
+
+    A plain string is one text, added to ``texts``, and no parts; anything but a string or
+    a list is the error ``not_a_list(where)``.
+    """
+    if isinstance(content, str):
+        texts.append(content)
+        return []
+    if not isinstance(content, list):
+        raise not_a_list(where)
+    return [(j, part, part.get("type") if isinstance(part, dict) else None)
+            for j, part in enumerate(content)]
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
