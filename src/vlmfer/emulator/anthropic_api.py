@@ -25,13 +25,16 @@ from vlmfer.emulator.core import (
     Prepared,
     Reply,
     Request,
+    content_parts,
     format_answer,
-    request_directives,
+    list_page,
+    public,
+    text_image_request,
     truncate_answer,
 )
 from vlmfer.emulator.media import MediaInfo, inspect_image, sha256, text_tokens
-from vlmfer.emulator.policy import Decision, Question, candidates_from_schema
-from vlmfer.emulator.state import Api, EmulatorState, Route
+from vlmfer.emulator.policy import Decision, candidates_from_schema
+from vlmfer.emulator.state import Api, EmulatorState, Route, advanced
 
 #: The API versions the emulator knows; the SDK 2.16.0 sends 2026-10-21.
 VERSIONS = ("2023-01-01", "2023-06-01", "2026-10-21")
@@ -237,15 +240,9 @@ def prepare_messages(
         role = msg.get("role")
         if role not in ("user", "assistant"):
             raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
-        content = msg.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-            continue
-        if not isinstance(content, list):
-            raise _invalid(f"{where}.content: Input should be a valid string or list")
-        for j, block in enumerate(content):
+        for j, block, btype in content_parts(msg.get("content"), texts, where, lambda w: _invalid(
+                f"{w}.content: Input should be a valid string or list")):
             bwhere = f"{where}.content.{j}"
-            btype = block.get("type") if isinstance(block, dict) else None
             if btype == "text":
                 texts.append(_text_of(block, bwhere))
             elif btype == "image":
@@ -254,24 +251,16 @@ def prepare_messages(
                 media.append(_image(emu, block, f"{bwhere}.image"))
             elif btype in ("document", "thinking", "redacted_thinking", "tool_use",
                            "tool_result", "search_result"):
-                raw = json.dumps(block).encode()
-                media.append(MediaInfo(kind="other", mime_type=str(btype), bytes=len(raw),
-                                       sha256=sha256(raw)))
+                media.append(MediaInfo.unread("other", str(btype), block))
             else:
                 raise _invalid(f"{bwhere}.type: Input tag '{btype}' found using 'type' does not "
                                "match any of the expected tags: 'text', 'image', 'document', ...")
     images = [m for m in media if m.kind == "image"]
     _check_sizes(emu, images)
-    fmt, labels, prop = _output_format(body)
-    text_tok = sum(text_tokens(t) for t in texts) + 4 * len(messages)
-    image_tok = sum(m.tokens for m in images)
-    prep = Prepared(
-        provider="anthropic", endpoint="messages", model=model,
-        question=Question(texts=texts, media_hashes=[m.sha256 for m in images],
-                          constrained=labels, directives=request_directives(texts, req)),
-        media=media, input_tokens=text_tok + image_tok,
-        modality_tokens={"TEXT": text_tok, "IMAGE": image_tok},
-        output_format=fmt, json_prop=prop, max_tokens=max_tokens,
+    prep = text_image_request(
+        "anthropic", "messages", model, req, texts, images, media=media,
+        text_tokens=sum(text_tokens(t) for t in texts) + 4 * len(messages),
+        output=_output_format(body), max_tokens=max_tokens,
     )
     prep.extra["version"] = version
     if sent:
@@ -371,8 +360,7 @@ def _model_json(model: str) -> dict[str, Any]:
 def models_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/models."""
     data = [_model_json(m) for m in _MODELS]
-    return Reply.json({"data": data, "has_more": False, "first_id": data[0]["id"],
-                       "last_id": data[-1]["id"]})
+    return Reply.json(list_page(data))
 
 
 def models_get(emu: EmulatorState, req: Request) -> Reply:
@@ -402,10 +390,6 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _public(b: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in b.items() if not k.startswith("_")}
 
 
 def batches_create(emu: EmulatorState, req: Request) -> Reply:
@@ -451,7 +435,7 @@ def batches_create(emu: EmulatorState, req: Request) -> Reply:
     with emu._lock:
         state(emu).batches[batch["id"]] = batch
     req.entry["batch_id"] = batch["id"]
-    return Reply.json(_public(batch))
+    return Reply.json(public(batch))
 
 
 def _get(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
@@ -461,19 +445,14 @@ def _get(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/messages/batches/{id}: processes the batch once its delay has passed."""
-    b = _get(emu, req.params["id"])
-    with emu._lock:
-        _advance(emu, b)
-        return Reply.json(_public(b))
+    return advanced(emu, _get(emu, req.params["id"]), _advance)
 
 
 def batches_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/messages/batches (newest first)."""
     with emu._lock:
-        data = [_public(b) for b in reversed(state(emu).batches.values())]
-    return Reply.json({"data": data, "has_more": False,
-                       "first_id": data[0]["id"] if data else None,
-                       "last_id": data[-1]["id"] if data else None})
+        data = [public(b) for b in reversed(state(emu).batches.values())]
+    return Reply.json(list_page(data))
 
 
 def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
@@ -483,7 +462,7 @@ def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
         if b["processing_status"] == "in_progress":
             b["processing_status"] = "canceling"
             b["cancel_initiated_at"] = _iso(time.time())
-        return Reply.json(_public(b))
+        return Reply.json(public(b))
 
 
 def batches_delete(emu: EmulatorState, req: Request) -> Reply:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +198,71 @@ def truncate_answer(
             label_at = None
         return "".join(tokens), tokens, label_at, True
     return text, tokens, label_at, False
+
+
+#: What a request asks for back: (output format, the labels it allows, the JSON property).
+OutputFormat = tuple[str, list[str] | None, str]
+
+
+def text_image_request(
+    provider: str,
+    endpoint: str,
+    model: str,
+    req: Request,
+    texts: list[str],
+    parts: list[MediaInfo],
+    *,
+    text_tokens: int,
+    output: OutputFormat,
+    media: list[MediaInfo] | None = None,
+    max_tokens: int | None = None,
+) -> Prepared:
+    """A request of texts and images (OpenAI's and Anthropic's APIs), ready for the policy.
+
+    ``parts`` are the media the model sees (their hashes and tokens count); ``media`` is
+    every part the request carried, as the log records it (default: ``parts``).
+    """
+    fmt, labels, prop = output
+    image_tokens = sum(m.tokens for m in parts)
+    return Prepared(
+        provider=provider, endpoint=endpoint, model=model,
+        question=Question(texts=texts, media_hashes=[m.sha256 for m in parts],
+                          constrained=labels, directives=request_directives(texts, req)),
+        media=parts if media is None else media, input_tokens=text_tokens + image_tokens,
+        modality_tokens={"TEXT": text_tokens, "IMAGE": image_tokens},
+        output_format=fmt, json_prop=prop, max_tokens=max_tokens,
+    )
+
+
+def content_parts(
+    content: Any, texts: list[str], where: str, not_a_list: Callable[[str], ApiError]
+) -> list[tuple[int, Any, Any]]:
+    """The content of the message at ``where`` as (index, part, its ``type``), for the
+    OpenAI and Anthropic APIs.
+
+    A plain string is one text, added to ``texts``, and no parts; anything but a string or
+    a list is the error ``not_a_list(where)``.
+    """
+    if isinstance(content, str):
+        texts.append(content)
+        return []
+    if not isinstance(content, list):
+        raise not_a_list(where)
+    return [(j, part, part.get("type") if isinstance(part, dict) else None)
+            for j, part in enumerate(content)]
+
+
+def public(obj: dict[str, Any]) -> dict[str, Any]:
+    """A stored object as its API shows it: without the emulator's own ``_`` fields."""
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+def list_page(data: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A list reply that holds the whole list in one page, with the cursor fields that
+    OpenAI's and Anthropic's list endpoints share."""
+    return {**fields, "data": data, "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
 
 
 def request_directives(texts: list[str], req: Request) -> dict[str, str]:

@@ -17,6 +17,7 @@ from vlmfer.emulator.core import (
     Request,
     format_answer,
     gemini_error,
+    request_directives,
     tokenize_answer,
 )
 from vlmfer.emulator.media import (
@@ -35,7 +36,7 @@ from vlmfer.emulator.media import (
     sha256,
     text_tokens,
 )
-from vlmfer.emulator.policy import Decision, Question, candidates_from_schema, parse_directives
+from vlmfer.emulator.policy import Decision, Question, candidates_from_schema
 from vlmfer.emulator.state import Api, EmulatorState, Route
 
 _SUPPORTED_MIME = (*GEMINI_IMAGE_MIME, *GEMINI_VIDEO_MIME, *GEMINI_AUDIO_MIME, *GEMINI_OTHER_MIME)
@@ -475,14 +476,10 @@ def _prepare_request(
         modality[key] = modality.get(key, 0) + m.tokens - int(m.extra.get("audio_tokens", 0))
         if m.extra.get("audio_tokens"):
             modality["AUDIO"] = modality.get("AUDIO", 0) + int(m.extra["audio_tokens"])
-    directives = parse_directives(texts)
-    header = req.header("x-emulator-directive")
-    if header:
-        directives.update(parse_directives([f"[[emu:{header}]]"]))
     prep = Prepared(
         provider="gemini", endpoint=endpoint, model=model,
         question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
-                          constrained=labels, directives=directives),
+                          constrained=labels, directives=request_directives(texts, req)),
         media=media, input_tokens=sum(modality.values()), modality_tokens=modality,
         output_format=fmt, json_prop=prop, logprobs=want_lp, top_logprobs=int(k or 0),
         max_tokens=max_out, thinking_budget=budget if isinstance(budget, int) else None,

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ class MediaInfo:
     fps: float | None = None
     tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def unread(cls, kind: str, mime_type: str, part: Any) -> MediaInfo:
+        """A part the emulator accepts without reading it (audio, a file, a document):
+        recorded by the size and hash of its JSON."""
+        raw = json.dumps(part).encode()
+        return cls(kind=kind, mime_type=mime_type, bytes=len(raw), sha256=sha256(raw))
 
     def as_log(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,12 @@ from vlmfer.emulator.core import (
     Prepared,
     Reply,
     Request,
+    content_parts,
     format_answer,
+    list_page,
     openai_error,
-    request_directives,
+    public,
+    text_image_request,
     truncate_answer,
 )
 from vlmfer.emulator.media import (
@@ -26,8 +30,8 @@ from vlmfer.emulator.media import (
     sha256,
     text_tokens,
 )
-from vlmfer.emulator.policy import Decision, Question, candidates_from_schema
-from vlmfer.emulator.state import Api, EmulatorState, Route
+from vlmfer.emulator.policy import Decision, candidates_from_schema
+from vlmfer.emulator.state import Api, EmulatorState, Route, advanced
 
 _CHAT_FIELDS = frozenset({
     "model", "messages", "response_format", "logprobs", "top_logprobs", "temperature",
@@ -37,6 +41,11 @@ _CHAT_FIELDS = frozenset({
     "modalities", "audio", "prediction", "verbosity", "web_search_options", "safety_identifier",
     "prompt_cache_key", "prompt_cache_retention", "functions", "function_call",
 })
+#: Accepted values, in the order OpenAI's errors list them.
+_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+_FORMATS = ("text", "json_object", "json_schema")
+_CHAT_PARTS = ("text", "image_url", "input_audio", "refusal", "file")
+_RESPONSES_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 _RESPONSES_FIELDS = frozenset({
     "model", "input", "instructions", "text", "top_logprobs", "include", "temperature",
     "max_output_tokens", "top_p", "store", "metadata", "user", "stream", "reasoning", "tools",
@@ -50,6 +59,25 @@ _format_answer = format_answer
 _truncate = truncate_answer
 
 _REFUSAL = "I'm sorry, but I can't help with identifying emotions in this image."
+
+
+def _missing(param: str) -> ApiError:
+    """OpenAI's error for a required parameter that is missing."""
+    return openai_error(400, f"Missing required parameter: '{param}'.", param=param,
+                        code="missing_required_parameter")
+
+
+def _wrong_type(param: str, expected: str) -> ApiError:
+    """OpenAI's error for a parameter of the wrong JSON type."""
+    return openai_error(400, f"Invalid type for '{param}': expected {expected}.", param=param,
+                        code="invalid_type")
+
+
+def _not_one_of(value: Any, param: str, supported: Sequence[str]) -> ApiError:
+    """OpenAI's error for a value that the parameter does not take."""
+    names = ", ".join(f"'{v}'" for v in supported[:-1]) + f", and '{supported[-1]}'"
+    return openai_error(400, f"Invalid value: '{value}'. Supported values are: {names}.",
+                        param=param, code="invalid_value")
 
 
 def _check_model(emu: EmulatorState, model: Any) -> str:
@@ -81,8 +109,7 @@ def _image_part(
             param=f"{param}.detail", code="invalid_value",
         )
     if not isinstance(url, str) or not url:
-        raise openai_error(400, f"Missing required parameter: '{param}.url'.",
-                           param=f"{param}.url", code="missing_required_parameter")
+        raise _missing(f"{param}.url")
     if not url.startswith("data:"):
         # The emulator never fetches anything; a remote URL is what a real server could not get.
         raise openai_error(
@@ -153,28 +180,19 @@ def _output_format(
     """(output format, constrained labels, json property) from a response_format / text.format."""
     if fmt is None:
         return "text", None, "label"
-    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+    if not isinstance(fmt, dict) or fmt.get("type") not in _FORMATS:
         got = fmt.get("type") if isinstance(fmt, dict) else fmt
-        raise openai_error(
-            400,
-            f"Invalid value: '{got}'. Supported values are: 'text', 'json_object', and "
-            "'json_schema'.",
-            param=f"{param}.type", code="invalid_value",
-        )
+        raise _not_one_of(got, f"{param}.type", _FORMATS)
     if fmt["type"] == "text":
         return "text", None, "label"
     if fmt["type"] == "json_object":
         return "json", None, "label"
     spec = fmt.get("json_schema", fmt)  # chat nests it; Responses puts it flat
     if not isinstance(spec, dict) or not spec.get("name"):
-        raise openai_error(400, f"Missing required parameter: '{param}.json_schema.name'.",
-                           param=f"{param}.json_schema.name",
-                           code="missing_required_parameter")
+        raise _missing(f"{param}.json_schema.name")
     schema = spec.get("schema")
     if not isinstance(schema, dict):
-        raise openai_error(400, f"Missing required parameter: '{param}.json_schema.schema'.",
-                           param=f"{param}.json_schema.schema",
-                           code="missing_required_parameter")
+        raise _missing(f"{param}.json_schema.schema")
     if spec.get("strict"):
         if schema.get("type") != "object":
             raise openai_error(
@@ -252,42 +270,27 @@ def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prep
     model = _check_model(emu, body.get("model"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise openai_error(400, "Missing required parameter: 'messages'.", param="messages",
-                           code="missing_required_parameter")
+        raise _missing("messages")
     texts: list[str] = []
     media: list[MediaInfo] = []
     text_tok = 0
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
-            raise openai_error(400, f"Invalid type for '{where}': expected an object.",
-                               param=where, code="invalid_type")
+            raise _wrong_type(where, "an object")
         role = msg.get("role")
-        if role not in ("system", "developer", "user", "assistant", "tool", "function"):
-            raise openai_error(
-                400,
-                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', "
-                "'function', 'tool', and 'developer'.",
-                param=f"{where}.role", code="invalid_value",
-            )
+        if role not in _ROLES:
+            raise _not_one_of(role, f"{where}.role", _ROLES)
         text_tok += 4
         content = msg.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-            continue
         if content is None and role == "assistant":
             continue
-        if not isinstance(content, list):
-            raise openai_error(400, f"Invalid type for '{where}.content': expected one of a "
-                               "string or array of objects.", param=f"{where}.content",
-                               code="invalid_type")
-        for j, part in enumerate(content):
+        for j, part, ptype in content_parts(content, texts, where, lambda w: _wrong_type(
+                f"{w}.content", "one of a string or array of objects")):
             pwhere = f"{where}.content[{j}]"
-            ptype = part.get("type") if isinstance(part, dict) else None
             if ptype == "text":
                 if not isinstance(part.get("text"), str):
-                    raise openai_error(400, f"Missing required parameter: '{pwhere}.text'.",
-                                       param=f"{pwhere}.text", code="missing_required_parameter")
+                    raise _missing(f"{pwhere}.text")
                 texts.append(part["text"])
             elif ptype == "image_url":
                 if role != "user":
@@ -299,27 +302,15 @@ def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prep
                     iu, None)
                 media.append(_image_part(emu, model, url, detail, f"{pwhere}.image_url"))
             elif ptype in ("input_audio", "file", "refusal"):
-                raw = json.dumps(part).encode()
-                media.append(MediaInfo(kind="audio" if ptype == "input_audio" else "other",
-                                       mime_type=ptype, bytes=len(raw), sha256=sha256(raw)))
+                media.append(MediaInfo.unread("audio" if ptype == "input_audio" else "other",
+                                              ptype, part))
             else:
-                raise openai_error(
-                    400,
-                    f"Invalid value: '{ptype}'. Supported values are: 'text', 'image_url', "
-                    "'input_audio', 'refusal', and 'file'.",
-                    param=f"{pwhere}.type", code="invalid_value",
-                )
+                raise _not_one_of(ptype, f"{pwhere}.type", _CHAT_PARTS)
     _check_image_cap(emu, media)
-    fmt, labels, prop = _output_format(body.get("response_format"), "response_format")
-    text_tok += sum(text_tokens(t) for t in texts)
-    image_tok = sum(m.tokens for m in media)
-    prep = Prepared(
-        provider="openai", endpoint="chat", model=model,
-        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
-                          constrained=labels, directives=_directives(texts, req)),
-        media=media, input_tokens=text_tok + image_tok + 3,
-        modality_tokens={"TEXT": text_tok + 3, "IMAGE": image_tok},
-        output_format=fmt, json_prop=prop,
+    prep = text_image_request(
+        "openai", "chat", model, req, texts, media,
+        text_tokens=text_tok + sum(text_tokens(t) for t in texts) + 3,
+        output=_output_format(body.get("response_format"), "response_format"),
     )
     prep.unknown_fields = sorted(k for k in body if k not in _CHAT_FIELDS)
     _reject_unknown(emu, prep.unknown_fields)
@@ -330,9 +321,6 @@ def prepare_chat(emu: EmulatorState, body: dict[str, Any], req: Request) -> Prep
         opts = body.get("stream_options")
         req.entry["stream_usage"] = bool(isinstance(opts, dict) and opts.get("include_usage"))
     return prep
-
-
-_directives = request_directives
 
 
 def _check_image_cap(emu: EmulatorState, media: list[MediaInfo]) -> None:
@@ -491,31 +479,21 @@ def prepare_responses(emu: EmulatorState, body: dict[str, Any], req: Request) ->
     model = _check_model(emu, body.get("model"))
     inp = body.get("input")
     if inp is None:
-        raise openai_error(400, "Missing required parameter: 'input'.", param="input",
-                           code="missing_required_parameter")
+        raise _missing("input")
     texts: list[str] = []
     media: list[MediaInfo] = []
     if isinstance(body.get("instructions"), str):
         texts.append(body["instructions"])
     items = [{"role": "user", "content": inp}] if isinstance(inp, str) else inp
     if not isinstance(items, list):
-        raise openai_error(400, "Invalid type for 'input': expected a string or an array.",
-                           param="input", code="invalid_type")
+        raise _wrong_type("input", "a string or an array")
     for i, item in enumerate(items):
         where = f"input[{i}]"
         if not isinstance(item, dict):
-            raise openai_error(400, f"Invalid type for '{where}': expected an object.",
-                               param=where, code="invalid_type")
-        content = item.get("content")
-        if isinstance(content, str):
-            texts.append(content)
-            continue
-        if not isinstance(content, list):
-            raise openai_error(400, f"Missing required parameter: '{where}.content'.",
-                               param=f"{where}.content", code="missing_required_parameter")
-        for j, part in enumerate(content):
+            raise _wrong_type(where, "an object")
+        for j, part, ptype in content_parts(item.get("content"), texts, where,
+                                            lambda w: _missing(f"{w}.content")):
             pwhere = f"{where}.content[{j}]"
-            ptype = part.get("type") if isinstance(part, dict) else None
             if ptype in ("input_text", "output_text", "text"):
                 texts.append(str(part.get("text", "")))
             elif ptype == "input_image":
@@ -526,30 +504,16 @@ def prepare_responses(emu: EmulatorState, body: dict[str, Any], req: Request) ->
                 media.append(_image_part(emu, model, part.get("image_url"), part.get("detail"),
                                          pwhere))
             elif ptype in ("input_file", "input_audio"):
-                raw = json.dumps(part).encode()
-                media.append(MediaInfo(kind="other", mime_type=ptype, bytes=len(raw),
-                                       sha256=sha256(raw)))
+                media.append(MediaInfo.unread("other", ptype, part))
             else:
-                raise openai_error(
-                    400,
-                    f"Invalid value: '{ptype}'. Supported values are: 'input_text', "
-                    "'input_image', 'input_file', and 'input_audio'.",
-                    param=f"{pwhere}.type", code="invalid_value",
-                )
+                raise _not_one_of(ptype, f"{pwhere}.type", _RESPONSES_PARTS)
     _check_image_cap(emu, media)
     text_cfg = body.get("text") or {}
-    fmt, labels, prop = _output_format(
-        text_cfg.get("format") if isinstance(text_cfg, dict) else None, "text.format"
-    )
-    text_tok = sum(text_tokens(t) for t in texts) + 4 * len(items)
-    image_tok = sum(m.tokens for m in media)
-    prep = Prepared(
-        provider="openai", endpoint="responses", model=model,
-        question=Question(texts=texts, media_hashes=[m.sha256 for m in media],
-                          constrained=labels, directives=_directives(texts, req)),
-        media=media, input_tokens=text_tok + image_tok,
-        modality_tokens={"TEXT": text_tok, "IMAGE": image_tok},
-        output_format=fmt, json_prop=prop,
+    prep = text_image_request(
+        "openai", "responses", model, req, texts, media,
+        text_tokens=sum(text_tokens(t) for t in texts) + 4 * len(items),
+        output=_output_format(
+            text_cfg.get("format") if isinstance(text_cfg, dict) else None, "text.format"),
     )
     prep.unknown_fields = sorted(k for k in body if k not in _RESPONSES_FIELDS)
     _reject_unknown(emu, prep.unknown_fields)
@@ -693,15 +657,13 @@ def files_create(emu: EmulatorState, req: Request) -> Reply:
     fields = _parse_multipart(req)
     purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
     if not purpose:
-        raise openai_error(400, "Missing required parameter: 'purpose'.", param="purpose",
-                           code="missing_required_parameter")
+        raise _missing("purpose")
     if purpose not in _PURPOSES:
         raise openai_error(
             400, f"Invalid value: '{purpose}'. Supported values are: "
             + ", ".join(f"'{p}'" for p in _PURPOSES) + ".", param="purpose", code="invalid_value")
     if "file" not in fields:
-        raise openai_error(400, "Missing required parameter: 'file'.", param="file",
-                           code="missing_required_parameter")
+        raise _missing("file")
     filename, data = fields["file"]
     filename = filename or "upload"
     if purpose == "batch":
@@ -767,12 +729,10 @@ def batches_create(emu: EmulatorState, req: Request) -> Reply:
     body = emu.json_body(req)
     for key in ("input_file_id", "endpoint", "completion_window"):
         if not body.get(key):
-            raise openai_error(400, f"Missing required parameter: '{key}'.", param=key,
-                               code="missing_required_parameter")
-    if body["endpoint"] not in (*_BATCH_ENDPOINTS, "/v1/embeddings", "/v1/completions"):
-        raise openai_error(400, f"Invalid value: '{body['endpoint']}'. Supported values are: "
-                           "'/v1/chat/completions', '/v1/responses', '/v1/embeddings', and "
-                           "'/v1/completions'.", param="endpoint", code="invalid_value")
+            raise _missing(key)
+    endpoints = (*_BATCH_ENDPOINTS, "/v1/embeddings", "/v1/completions")
+    if body["endpoint"] not in endpoints:
+        raise _not_one_of(body["endpoint"], "endpoint", endpoints)
     if body["endpoint"] not in _BATCH_ENDPOINTS:
         raise openai_error(400, f"The emulator's batches support only {_BATCH_ENDPOINTS}.",
                            param="endpoint", code="invalid_value")
@@ -801,7 +761,7 @@ def batches_create(emu: EmulatorState, req: Request) -> Reply:
     with emu._lock:
         state(emu).batches[batch["id"]] = batch
     req.entry["batch_id"] = batch["id"]
-    return Reply.json(_public(batch))
+    return Reply.json(public(batch))
 
 
 def _batch_outcome(emu: EmulatorState, metadata: dict[str, Any]) -> str:
@@ -812,10 +772,6 @@ def _batch_outcome(emu: EmulatorState, metadata: dict[str, Any]) -> str:
     return emu.config.batch_outcome
 
 
-def _public(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in batch.items() if not k.startswith("_")}
-
-
 def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
     return emu.find(state(emu).batches, batch_id, lambda: openai_error(
         404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"))
@@ -823,18 +779,14 @@ def _get_batch(emu: EmulatorState, batch_id: str) -> dict[str, Any]:
 
 def batches_get(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches/{id}: advances the batch, processing it once its delay has passed."""
-    b = _get_batch(emu, req.params["id"])
-    with emu._lock:
-        _advance(emu, b)
-        return Reply.json(_public(b))
+    return advanced(emu, _get_batch(emu, req.params["id"]), _advance)
 
 
 def batches_list(emu: EmulatorState, req: Request) -> Reply:
     """GET /v1/batches."""
     with emu._lock:
-        data = [_public(b) for b in state(emu).batches.values()]
-    return Reply.json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                       "last_id": data[-1]["id"] if data else None, "has_more": False})
+        data = [public(b) for b in state(emu).batches.values()]
+    return Reply.json(list_page(data, object="list"))
 
 
 def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
@@ -846,7 +798,7 @@ def batches_cancel(emu: EmulatorState, req: Request) -> Reply:
                                param="batch_id", code="batch_not_cancellable")
         b["status"] = "cancelling"
         b["cancelling_at"] = int(time.time())
-        return Reply.json(_public(b))
+        return Reply.json(public(b))
 
 
 def _advance(emu: EmulatorState, b: dict[str, Any]) -> None:

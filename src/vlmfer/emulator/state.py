@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
 
 from vlmfer.emulator.config import EmulatorConfig
-from vlmfer.emulator.core import ApiError, Prepared, Reply, Request
+from vlmfer.emulator.core import ApiError, Prepared, Reply, Request, public
 from vlmfer.emulator.media import redact_payloads, sha256
 from vlmfer.emulator.policy import Decision, Policy
 
@@ -411,6 +411,17 @@ class EmulatorState:
                 self._log_file.write(line + "\n")
                 self._log_file.flush()
 
+
+
+def advanced(
+    emu: EmulatorState, batch: dict[str, Any],
+    advance: Callable[[EmulatorState, dict[str, Any]], None],
+) -> Reply:
+    """The reply to a GET on ``batch``: ``advance`` it first (a batch moves on only when a
+    client looks, and is processed once its delay has passed), then show it."""
+    with emu._lock:
+        advance(emu, batch)
+        return Reply.json(public(batch))
 
 
 def _log_decision(entry: dict[str, Any], decision: Decision) -> None:

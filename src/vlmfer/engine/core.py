@@ -24,7 +24,7 @@ from vlmfer.engine.limits import RateLimiter
 from vlmfer.engine.preflight import run_media_spec
 from vlmfer.errors import ConfigError, MediaError, PredictorError
 from vlmfer.predictors.base import Predictor, cache_identity_of
-from vlmfer.strategies.base import CallFailed, Pending, Strategy
+from vlmfer.strategies.base import CallFailed, Pending, Strategy, Verdict
 from vlmfer.types import (
     LabelMatch,
     Media,
@@ -314,34 +314,31 @@ class Engine:
                 raise ValueError(
                     f"strategy returned {verdict.pred!r}, which is not in its label set {labels}"
                 )
-            return Prediction(
-                sample_id=sample.id,
-                gold=sample.label,
-                pred=verdict.pred,
-                outcome=verdict.outcome,
-                reason=verdict.reason,
-                steps=ctx.steps,
-                scores=verdict.scores,
-                cost_usd=_total_cost(ctx.steps),
-                extra=verdict.extra,
-                group=sample.group,
-            )
+            return _prediction(sample, ctx.steps, verdict)
         except CallFailed as e:
-            return Prediction(
-                sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
-                reason=e.reason, steps=ctx.steps, cost_usd=_total_cost(ctx.steps),
-                group=sample.group,
-            )
+            return _prediction(sample, ctx.steps, _error(e.reason))
         except (Pending, asyncio.CancelledError, ConfigError):
             raise
         except Exception as e:
             log.exception("strategy %s failed on %s", self.strategy.name, sample.id)
-            return Prediction(
-                sample_id=sample.id, gold=sample.label, pred=None, outcome="error",
-                reason=f"internal error in strategy {self.strategy.name!r}: "
-                f"{type(e).__name__}: {e}",
-                steps=ctx.steps, cost_usd=_total_cost(ctx.steps), group=sample.group,
-            )
+            reason = f"internal error in strategy {self.strategy.name!r}: {type(e).__name__}: {e}"
+            return _prediction(sample, ctx.steps, _error(reason))
+
+
+def _prediction(sample: Sample, steps: list[Step], verdict: Verdict) -> Prediction:
+    """The strategy's ``verdict`` on ``sample``, with what only the engine knows added:
+    the sample's id, gold label and group, the ``steps`` and their total cost."""
+    return Prediction(
+        sample_id=sample.id, gold=sample.label, group=sample.group,
+        pred=verdict.pred, outcome=verdict.outcome, reason=verdict.reason,
+        scores=verdict.scores, extra=verdict.extra,
+        steps=steps, cost_usd=_total_cost(steps),
+    )
+
+
+def _error(reason: str) -> Verdict:
+    """The verdict for a sample whose strategy ended in an error instead of deciding."""
+    return Verdict(pred=None, outcome="error", reason=reason)
 
 
 def _total_cost(steps: Sequence[Step]) -> float | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from vlmfer import presets
 from vlmfer.errors import MissingKeyError, PredictorError
 from vlmfer.secrets import redact as redact  # one redaction rule for every predictor
-from vlmfer.types import Media, MediaSpec, Prompt, Response, Usage
+from vlmfer.types import GenerationOptions, Media, MediaSpec, Prompt, Response, Usage
 
 if TYPE_CHECKING:
     from vlmfer.media import MediaPart, PreparedMedia
@@ -515,6 +515,17 @@ def _logsumexp(values: Sequence[float]) -> float:
     if math.isinf(top):
         return top
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def set_options(options: GenerationOptions, **names: str) -> dict[str, Any]:
+    """The generation ``options`` that are set (not None), under the API's names for them.
+
+    >>> set_options(GenerationOptions(temperature=0.0, top_p=None), temperature="temp",
+    ...             top_p="topP")
+    {'temp': 0.0}
+    """
+    return {api: value for field, api in names.items()
+            if (value := getattr(options, field)) is not None}
 
 
 def candidate_labels(prompt: Prompt) -> list[str] | None:

@@ -42,6 +42,7 @@ from vlmfer.predictors._common import (
     redact,
     resolve_key,
     scaled,
+    set_options,
     status_error,
     top_k,
     transport_error,
@@ -400,14 +401,8 @@ class GeminiPredictor(Predictor):
         cfg: dict[str, Any] = {}
         if prompt.system:
             cfg["system_instruction"] = prompt.system
-        if o.temperature is not None:
-            cfg["temperature"] = o.temperature
-        if o.top_p is not None:
-            cfg["top_p"] = o.top_p
-        if o.seed is not None:
-            cfg["seed"] = o.seed
-        if o.max_tokens is not None:
-            cfg["max_output_tokens"] = o.max_tokens
+        cfg.update(set_options(o, temperature="temperature", top_p="top_p", seed="seed",
+                               max_tokens="max_output_tokens"))
         if logprobs:
             cfg["response_logprobs"] = True
             cfg["logprobs"] = k

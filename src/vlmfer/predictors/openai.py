@@ -38,6 +38,7 @@ from vlmfer.predictors._common import (
     resolve_key,
     scaled,
     server_error_text,
+    set_options,
     status_error,
     top_k,
     transport_error,
@@ -623,12 +624,8 @@ class OpenAIPredictor(Predictor):
         o = prompt.options
         if o.temperature is not None and self._temperature_ok(o.temperature):
             kwargs["temperature"] = o.temperature
-        if o.top_p is not None:
-            kwargs["top_p"] = o.top_p
-        if o.seed is not None:
-            kwargs["seed"] = o.seed
-        if o.max_tokens is not None:
-            kwargs[self.max_tokens_param] = o.max_tokens
+        kwargs.update(set_options(o, top_p="top_p", seed="seed",
+                                  max_tokens=self.max_tokens_param))
         if want_logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = k
@@ -659,10 +656,7 @@ class OpenAIPredictor(Predictor):
             kwargs["instructions"] = prompt.system
         if o.temperature is not None and self._temperature_ok(o.temperature):
             kwargs["temperature"] = o.temperature
-        if o.top_p is not None:
-            kwargs["top_p"] = o.top_p
-        if o.max_tokens is not None:
-            kwargs["max_output_tokens"] = o.max_tokens
+        kwargs.update(set_options(o, top_p="top_p", max_tokens="max_output_tokens"))
         if o.seed is not None:
             self._warn("seed", "the Responses API takes no seed; it is not sent")
         if want_logprobs:

@@ -14,21 +14,25 @@ def num(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def _shown(v: Any, show: Callable[[float], str], *, missing: str = "—") -> str:
+    """``show(v)`` for a finite number; ``missing`` for anything else."""
+    f = num(v)
+    return missing if f is None else show(f)
+
+
 def pct(v: Any, digits: int = 1) -> str:
     """0.4132 → '41.3 %'; None or NaN → '—'."""
-    f = num(v)
-    return "—" if f is None else f"{100 * f:.{digits}f} %"
+    return _shown(v, lambda f: f"{100 * f:.{digits}f} %")
 
 
 def points(v: Any) -> str:
     """0.4132 → '41.3' (a percentage without its sign, for tables headed '%'); else '—'."""
-    f = num(v)
-    return "—" if f is None else f"{100 * f:.1f}"
+    return _shown(v, lambda f: f"{100 * f:.1f}")
 
 
 def ci_text(pair: Any) -> str:
     """[lo, hi] → '37.6–45.0' (percentage points); '' when unknown."""
-    return _range(pair, lambda f: f"{100 * f:.1f}")
+    return _range(pair, points)
 
 
 def interval(pair: Any) -> tuple[float | None, float | None]:
@@ -49,10 +53,7 @@ def plain(v: Any) -> str:
     """A metric on its own scale (a kappa, a plugin's number): '0.413', '12,345', '—'."""
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
-    f = num(v)
-    if f is None:
-        return "—"
-    return f"{f:.3f}" if abs(f) < 1000 else f"{f:,.1f}"
+    return _shown(v, lambda f: f"{f:.3f}" if abs(f) < 1000 else f"{f:,.1f}")
 
 
 def plain_ci(pair: Any) -> str:
@@ -62,14 +63,12 @@ def plain_ci(pair: Any) -> str:
 
 def signed_pp(v: Any) -> str:
     """A difference in percentage points: '+12.3'; '—' when unknown."""
-    f = num(v)
-    return "—" if f is None else f"{f:+.1f}"
+    return _shown(v, lambda f: f"{f:+.1f}")
 
 
 def cost_text(v: Any) -> str:
     """'$0.0875', or 'unknown' (never $0) when a price was missing."""
-    f = num(v)
-    return "unknown" if f is None else f"${f:,.4f}"
+    return _shown(v, lambda f: f"${f:,.4f}", missing="unknown")
 
 
 def grouped(v: Any) -> str:

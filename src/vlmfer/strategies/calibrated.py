@@ -31,6 +31,7 @@ from vlmfer.labels import tied_top
 from vlmfer.paths import cache_dir
 from vlmfer.strategies.base import Requirements, SampleContext, Strategy, Verdict
 from vlmfer.strategies.common import (
+    ANSWER_SLOT,
     MORE_TOKENS,
     REASONING_MAX_TOKENS,
     BuiltinStrategy,
@@ -40,7 +41,6 @@ from vlmfer.strategies.common import (
     is_refusal,
     non_answer,
     parse,
-    run_media,
 )
 from vlmfer.strategies.content_free import FILLS, Fill, content_free_media
 from vlmfer.types import Capabilities, Media, Prompt, Response, Sample
@@ -221,13 +221,7 @@ class Calibrated(BuiltinStrategy):
     name: ClassVar[str] = "calibrated"
     Options: ClassVar[type[BaseModel]] = CalibratedOptions
     options: CalibratedOptions
-    template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "answer": ("label", "seed", "template"),
-    }
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.options.labels
+    template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {"answer": ANSWER_SLOT}
 
     def requirements(self) -> Requirements:
         return Requirements(logprobs=self.options.fallback is None)
@@ -252,9 +246,8 @@ class Calibrated(BuiltinStrategy):
     async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
         gen = self.generation(logprobs=True, top_logprobs=o.top_logprobs)
-        prompt = self.prompt("answer", sample, step="answer", labels=self.labels, options=gen,
-                             media_spec=run_media(ctx))
-        response, step = await self.ask(ctx, prompt, step="answer")
+        prompt, response, step = await self.ask_slot("answer", sample, ctx, labels=self.labels,
+                                                      options=gen)
         stop = non_answer(response, "answer")
         if stop is not None:
             return stop

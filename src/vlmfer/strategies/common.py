@@ -205,6 +205,11 @@ def without_neutral(labels: tuple[str, ...], strategy: str) -> tuple[str, ...]:
 _RENDERED_MAX = 8192
 
 
+#: The template slot of the step that asks for one label: a ``label`` template, the
+#: ``seed`` one unless the ``template`` option names another.
+ANSWER_SLOT: tuple[str, str, str] = ("label", "seed", "template")
+
+
 class BuiltinStrategy(Strategy):
     """Shared machinery: option errors that name the strategy, templates, prompts."""
 
@@ -222,6 +227,11 @@ class BuiltinStrategy(Strategy):
         for slot, (kind, default, option) in self.slots().items():
             ref = getattr(self.options, option) or default
             self.templates[slot] = load_template(ref, kind)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label set it answers in: the ``labels`` option."""
+        return self.options.labels
 
     def slots(self) -> dict[str, tuple[str, str, str]]:
         """The template slots this configuration uses (all of ``template_slots``)."""
@@ -280,6 +290,28 @@ class BuiltinStrategy(Strategy):
                                      step=step, role=role)
             ctx.note(step, max_tokens=REASONING_MAX_TOKENS)
         return response, step
+
+    async def ask_slot(
+        self,
+        slot: str,
+        sample: Sample,
+        ctx: SampleContext,
+        *,
+        step: str | None = None,
+        labels: tuple[str, ...] | None = None,
+        options: GenerationOptions | None = None,
+        constraint: str | None = None,
+    ) -> tuple[Prompt, Response, str]:
+        """Ask the ``slot`` template about ``sample``, with the run's media settings.
+
+        The step is named ``step`` (the slot's name by default). Returns the prompt, the
+        answer and the name of the step that gave it (see ``ask``).
+        """
+        step = step or slot
+        prompt = self.prompt(slot, sample, step=step, labels=labels, options=options,
+                             constraint=constraint, media_spec=run_media(ctx))
+        response, step = await self.ask(ctx, prompt, step=step)
+        return prompt, response, step
 
     def prompt(
         self,

@@ -17,7 +17,6 @@ from vlmfer.strategies.common import (
     is_refusal,
     non_answer,
     parse,
-    run_media,
     short,
 )
 from vlmfer.strategies.embedding import BUNDLED_MODEL, check_available, map_with_embedding
@@ -85,10 +84,6 @@ class FreeDescription(BuiltinStrategy):
             slots.pop("mapper")
         return slots
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.options.labels
-
     def roles(self) -> dict[str, str]:
         o = self.options
         if o.mapper == "llm" and o.mapper_model is not None:
@@ -97,8 +92,7 @@ class FreeDescription(BuiltinStrategy):
 
     async def decide(self, sample: Sample, ctx: SampleContext) -> Verdict:
         o = self.options
-        prompt = self.prompt("describe", sample, step="describe", media_spec=run_media(ctx))
-        response, describe_step = await self.ask(ctx, prompt, step="describe")
+        _, response, describe_step = await self.ask_slot("describe", sample, ctx)
         stop = non_answer(response, "describe")
         if stop is not None:
             return stop

@@ -8,13 +8,13 @@ from pydantic import BaseModel
 
 from vlmfer.strategies.base import Requirements, SampleContext, Verdict
 from vlmfer.strategies.common import (
+    ANSWER_SLOT,
     BuiltinStrategy,
     CommonOptions,
     answer_text,
     invalid,
     non_answer,
     parse,
-    run_media,
     without_neutral,
 )
 from vlmfer.types import Sample
@@ -37,9 +37,8 @@ async def ask_label(
     constrained: str | None,
 ) -> Verdict:
     """One call that asks for one of ``labels`` with the "answer" template."""
-    prompt = strategy.prompt("answer", sample, step=step, labels=labels, constraint=constrained,
-                             media_spec=run_media(ctx))
-    response, step = await strategy.ask(ctx, prompt, step=step)
+    _, response, step = await strategy.ask_slot("answer", sample, ctx, step=step, labels=labels,
+                                                constraint=constrained)
     stop = non_answer(response, step)
     if stop is not None:
         return stop
@@ -62,13 +61,7 @@ class SingleShot(BuiltinStrategy):
     name: ClassVar[str] = "single-shot"
     Options: ClassVar[type[BaseModel]] = SingleShotOptions
     options: SingleShotOptions
-    template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "answer": ("label", "seed", "template"),
-    }
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.options.labels
+    template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {"answer": ANSWER_SLOT}
 
     def requirements(self) -> Requirements:
         c = self.options.constrained

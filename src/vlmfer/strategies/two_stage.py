@@ -10,12 +10,12 @@ from vlmfer.labels import NEUTRAL
 from vlmfer.strategies.base import Requirements, SampleContext, Verdict
 from vlmfer.strategies.calibrated import label_distribution
 from vlmfer.strategies.common import (
+    ANSWER_SLOT,
     declines,
     invalid,
     is_refusal,
     non_answer,
     parse,
-    run_media,
     without_neutral,
 )
 from vlmfer.strategies.single_shot import SingleShot, SingleShotOptions, ask_label
@@ -48,7 +48,7 @@ class TwoStage(SingleShot):
     options: TwoStageOptions
     template_slots: ClassVar[dict[str, tuple[str, str, str]]] = {
         "gate": ("gate", "gate", "gate_template"),
-        "answer": ("label", "seed", "template"),
+        "answer": ANSWER_SLOT,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -66,9 +66,8 @@ class TwoStage(SingleShot):
         gen = self.generation("gate")
         if o.gate == "logprobs":
             gen = self.generation("gate", logprobs=True, top_logprobs=o.top_logprobs)
-        prompt = self.prompt("gate", sample, step="gate", labels=self.gate_labels, options=gen,
-                             media_spec=run_media(ctx))
-        response, gate_step = await self.ask(ctx, prompt, step="gate")
+        _, response, gate_step = await self.ask_slot("gate", sample, ctx, labels=self.gate_labels,
+                                                     options=gen)
         stop = non_answer(response, "gate")
         if stop is not None:
             return stop
