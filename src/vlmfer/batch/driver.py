@@ -358,8 +358,8 @@ class BatchDriver:
             stale.unlink(missing_ok=True)
         results = self.store.read_results(repair=True)
         pending = PendingRequests(self.store.dir, n)
-        engine = BatchEngine(p.strategy, self.predictors, p.options, self.cache, results,
-                             pending)
+        engine = BatchEngine(p.strategy, self.predictors, p.options,
+                             self.cache).answering_from(results, pending)
         done = {pred.sample_id for pred in self.rundir.finished()}
         todo = [s for s in p.dataset if s.id not in done]
         self.rundir.open_append()

@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from vlmfer.batch.store import BatchResult, RequestRecord
-from vlmfer.engine.cache import ResponseCache
 from vlmfer.engine.run import (
     Engine,
     EngineContext,
-    EngineOptions,
     drive,
     failed_step,
     record_step,
@@ -32,7 +30,7 @@ from vlmfer.engine.rundir import RunFolder
 from vlmfer.errors import MediaError, PredictorError
 from vlmfer.predictors.base import Predictor
 from vlmfer.predictors.batch import BatchCapable
-from vlmfer.strategies.base import CallFailed, Pending, Strategy
+from vlmfer.strategies.base import CallFailed, Pending
 from vlmfer.types import Prompt, Response, Sample
 
 #: Old name of the batch capability (``vlmfer.predictors.batch.BatchCapable``).
@@ -148,20 +146,21 @@ class PendingRequests:
 
 
 class BatchEngine(Engine):
-    """The engine, answering from collected batch results instead of calling the model."""
+    """The engine, answering from collected batch results instead of calling the model.
 
-    def __init__(
-        self,
-        strategy: Strategy,
-        predictors: dict[str, Predictor],
-        options: EngineOptions,
-        cache: ResponseCache | None,
-        results: dict[str, BatchResult],
-        pending: PendingRequests,
-    ) -> None:
-        super().__init__(strategy, predictors, options, cache)
+    Made like an ``Engine``, then given its results: ``BatchEngine(...).answering_from(
+    results, pending)``.
+    """
+
+    results: dict[str, BatchResult]
+    pending: PendingRequests
+
+    def answering_from(self, results: dict[str, BatchResult],
+                       pending: PendingRequests) -> BatchEngine:
+        """Answer from ``results``; collect what they lack into ``pending``. Returns self."""
         self.results = results
         self.pending = pending
+        return self
 
     async def _answer(
         self, ctx: EngineContext, key: str, prompt: Prompt, *, step: str, role: str,
