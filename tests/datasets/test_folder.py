@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -166,3 +166,23 @@ def test_the_listing_knows_which_files_are_symlinks(
     assert [(e.id, e.link) for e in ds._entries] == [("Happy/001.jpg", False),
                                                      ("Sad/002.jpg", True)]
     assert ds.symlinks() == {"n": 1, "resolved_under": {str(src.resolve()): 1}}
+
+
+def test_iter_except_keeps_a_subclass_s_own_iteration(
+    shared_data: Path, registry: Registry
+) -> None:
+    # A plugin that writes each file as its sample is yielded overrides __iter__: a resume
+    # must go through it, or the files of the samples it still needs would never be made.
+    base = get_dataset("folder", root=shared_data / "london_faces", registry=registry)
+    yielded: list[str] = []
+
+    class Writing(type(base)):  # type: ignore[misc]
+        def __iter__(self) -> Iterator[Sample]:
+            for s in super().__iter__():
+                yielded.append(s.id)
+                yield s
+
+    ds = Writing(root=shared_data / "london_faces")
+    done = set(ds.ids[1:])
+    assert [s.id for s in ds.iter_except(done)] == ds.ids[:1]
+    assert yielded == ds.ids

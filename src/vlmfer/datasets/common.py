@@ -317,7 +317,9 @@ class ListedDataset(Dataset):
       ``fingerprint`` all use it. Nothing is opened or decoded here.
     - ``_path(entry)`` maps an entry to its file (default ``root / entry.id``); override
       it when ids are not paths under ``root`` (a manifest with absolute paths, say).
-    - ``_sample(entry)`` builds the ``Sample`` lazily at iteration time.
+    - ``_sample(entry)`` builds the ``Sample`` lazily at iteration time; ``iter_except(ids)``
+      (what a resume asks for) builds none for a skipped entry, unless ``__iter__`` is
+      overridden, which it then respects.
     """
 
     name: ClassVar[str] = "listed"
@@ -369,10 +371,14 @@ class ListedDataset(Dataset):
             yield self._sample(entry)
 
     def iter_except(self, skip: Container[str] = frozenset()) -> Iterator[Sample]:
-        """The samples not in ``skip``; a skipped one is never built."""
-        for entry in self._entries:
-            if entry.id not in skip:
-                yield self._sample(entry)
+        """The samples not in ``skip``; a skipped one is never built.
+
+        A subclass that overrides ``__iter__`` (to write a file as a sample is yielded, say)
+        is iterated its own way, and skipped samples filtered out after.
+        """
+        if type(self).__iter__ is not ListedDataset.__iter__:
+            return super().iter_except(skip)
+        return (self._sample(e) for e in self._entries if e.id not in skip)
 
     def __len__(self) -> int:
         return len(self._entries)
