@@ -351,7 +351,8 @@ class ListedDataset(Dataset):
     def _path_text(self) -> Callable[[Entry], str]:
         """``_path`` as text; the default one as a string join, since building 20 000
         ``Path`` objects costs more than the 20 000 ``stat`` calls they serve."""
-        if type(self)._path is not ListedDataset._path:
+        if type(self)._path is not ListedDataset._path or os.sep != "/":
+            # An overridden _path, or Windows, where Path turns the id's "/" into "\\".
             return lambda entry: str(self._path(entry))
         root = str(self.root)
         return lambda entry: os.path.join(root, entry.id)
