@@ -24,6 +24,10 @@ def redact(text: str, secret: str | None = None) -> str:
     """Remove the key, and anything shaped like a key, from text that may be recorded."""
     if secret:
         text = text.replace(secret, "<redacted>")
+    # Every key shape starts with one of these: a substring test is ~50x cheaper than the
+    # regex scan, which every predictions.jsonl line (1-2 KB) would otherwise pay.
+    if "sk-" not in text and "AIza" not in text:
+        return text
     return _KEYLIKE.sub("<redacted>", text)
 
 
