@@ -10,8 +10,8 @@ def cache_dir() -> Path:
     """``$VLMFER_CACHE_DIR``, or the platform's user cache folder for vlmfer.
 
     Each user takes a subfolder: ``responses.sqlite3`` (the engine), ``media/``
-    (transcoded clips), ``content-free/`` (calibration inputs), and plugins' own
-    (``fer2013/``).
+    (transcoded clips), ``content-free/`` (calibration inputs), ``jinja/`` (compiled report
+    templates), and plugins' own (``fer2013/``).
     """
     env = os.environ.get("VLMFER_CACHE_DIR")
     if env:

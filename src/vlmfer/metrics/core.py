@@ -477,7 +477,7 @@ def per_class_from_counts(cm: npt.NDArray[Any], labels: Sequence[str]) -> dict[s
     return _per_class_table(labels, precision, recall, f1, support)
 
 
-@table_form(lambda cm, labels: per_class_from_counts(cm, labels))
+@table_form(per_class_from_counts)
 def per_class(
     y_true: Sequence[str], y_pred: Sequence[str | None], *, labels: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:
