@@ -142,6 +142,62 @@ def test_responses_api(emu: Emulator, happy_jpg: Path) -> None:
     assert body["stream"] is False
 
 
+#: Every kind of request the predictor builds: (predictor options, prompt fields).
+WIRE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "chat: schema, logprobs, every option, system": (
+        {"detail": "low"},
+        {"system": "You rate faces.",
+         "constraint": ResponseConstraint(kind="json_schema", labels=LABELS),
+         "options": GenerationOptions(logprobs=True, top_logprobs=5, seed=4, temperature=0.0,
+                                      top_p=0.9, max_tokens=20)}),
+    "chat: enum, reasoning effort, vendor extra_body, max_completion_tokens": (
+        {"reasoning_effort": "low", "extra_body": {"store": False, "metadata": {"study": "fer"}},
+         "max_tokens_param": "max_completion_tokens"},
+        {"constraint": ResponseConstraint(kind="enum", labels=LABELS),
+         "options": GenerationOptions(max_tokens=8)}),
+    "responses: schema, logprobs, reasoning, instructions, extra_body": (
+        {"api": "responses", "detail": "high", "reasoning_effort": "low",
+         "extra_body": {"store": False}},
+        {"system": "You rate faces.",
+         "constraint": ResponseConstraint(kind="json_schema", labels=LABELS),
+         "options": GenerationOptions(logprobs=True, top_logprobs=3, temperature=0.0,
+                                      max_tokens=16)}),
+    "responses: plain text": ({"api": "responses"}, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(WIRE_CASES))
+def test_the_request_on_the_wire_is_what_the_sdks_create_sends(
+    emu: Emulator, happy_jpg: Path, case: str
+) -> None:
+    # predict() hands the SDK's client a body already in wire form (skipping create()'s
+    # walk over its TypedDicts); the server must see exactly what create() would send.
+    options, fields = WIRE_CASES[case]
+    p = _openai(emu, "gpt-4o", **options)
+    prompt = _image(happy_jpg, **fields)
+
+    async def go() -> None:
+        try:
+            r = await p.predict(prompt)
+            assert r.status == "ok", r.reason
+            kwargs, *_ = await p._request(prompt)
+            if p.options.api == "responses":
+                await p.client.responses.create(**kwargs)
+            else:
+                await p.client.chat.completions.create(**kwargs)
+        finally:
+            await p.aclose()
+
+    run(go())
+    endpoint = "openai.responses" if p.options.api == "responses" else "openai.chat"
+    ours, sdks = emu.calls(endpoint)
+    assert ours["path"] == sdks["path"] and ours["status"] == sdks["status"] == 200
+    assert _body(ours) == _body(sdks)
+    assert ours["headers"] == sdks["headers"]  # the key, the SDK's headers, the length
+    extra = options.get("extra_body", {})
+    assert all(_body(ours)[k] == v for k, v in extra.items())
+
+
 # ---------------------------------------------------------------- non-answers
 
 
