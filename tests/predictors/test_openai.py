@@ -142,39 +142,50 @@ def test_responses_api(emu: Emulator, happy_jpg: Path) -> None:
     assert body["stream"] is False
 
 
-#: Every kind of request the predictor builds: (predictor options, prompt fields).
-WIRE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+#: Every kind of request the predictor builds: (predictor options, prompt fields, media).
+WIRE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]] = {
     "chat: schema, logprobs, every option, system": (
         {"detail": "low"},
         {"system": "You rate faces.",
          "constraint": ResponseConstraint(kind="json_schema", labels=LABELS),
          "options": GenerationOptions(logprobs=True, top_logprobs=5, seed=4, temperature=0.0,
-                                      top_p=0.9, max_tokens=20)}),
+                                      top_p=0.9, max_tokens=20)},
+        ("image",)),
     "chat: enum, reasoning effort, vendor extra_body, max_completion_tokens": (
         {"reasoning_effort": "low", "extra_body": {"store": False, "metadata": {"study": "fer"}},
          "max_tokens_param": "max_completion_tokens"},
         {"constraint": ResponseConstraint(kind="enum", labels=LABELS),
-         "options": GenerationOptions(max_tokens=8)}),
+         "options": GenerationOptions(max_tokens=8)},
+        ("image",)),
+    "chat: video frames and a still, no detail, temperature not sent": (
+        {"supports_detail": False, "supports_temperature": False},
+        {"options": GenerationOptions(temperature=0.0, seed=1)},
+        ("video", "image")),
     "responses: schema, logprobs, reasoning, instructions, extra_body": (
         {"api": "responses", "detail": "high", "reasoning_effort": "low",
          "extra_body": {"store": False}},
         {"system": "You rate faces.",
          "constraint": ResponseConstraint(kind="json_schema", labels=LABELS),
          "options": GenerationOptions(logprobs=True, top_logprobs=3, temperature=0.0,
-                                      max_tokens=16)}),
-    "responses: plain text": ({"api": "responses"}, {}),
+                                      max_tokens=16)},
+        ("image",)),
+    "responses: top_p, a seed it takes none of, two stills": (
+        {"api": "responses"},
+        {"options": GenerationOptions(top_p=0.5, seed=3)},
+        ("image", "image")),
 }
 
 
 @pytest.mark.parametrize("case", list(WIRE_CASES))
 def test_the_request_on_the_wire_is_what_the_sdks_create_sends(
-    emu: Emulator, happy_jpg: Path, case: str
+    emu: Emulator, happy_jpg: Path, clip_avi: Path, case: str
 ) -> None:
     # predict() hands the SDK's client a body already in wire form (skipping create()'s
-    # walk over its TypedDicts); the server must see exactly what create() would send.
-    options, fields = WIRE_CASES[case]
+    # walk over its TypedDicts); the server must get the JSON create() would send.
+    options, fields, kinds = WIRE_CASES[case]
     p = _openai(emu, "gpt-4o", **options)
-    prompt = _image(happy_jpg, **fields)
+    files = {"image": happy_jpg, "video": clip_avi}
+    prompt = Prompt(text=QUESTION, media=[Media.from_path(files[k]) for k in kinds], **fields)
 
     async def go() -> None:
         try:
@@ -192,8 +203,12 @@ def test_the_request_on_the_wire_is_what_the_sdks_create_sends(
     endpoint = "openai.responses" if p.options.api == "responses" else "openai.chat"
     ours, sdks = emu.calls(endpoint)
     assert ours["path"] == sdks["path"] and ours["status"] == sdks["status"] == 200
-    assert _body(ours) == _body(sdks)
-    assert ours["headers"] == sdks["headers"]  # the key, the SDK's headers, the length
+    # The same JSON object (its keys may come in another order) and images.
+    assert _body(ours) == _body(sdks) and ours["media"] == sdks["media"]
+    # The SDK's headers and the body's length; the key is recorded redacted in both.
+    assert ours["headers"] == sdks["headers"]
+    # A clip goes as several frames: more images than media.
+    assert ours["images"] >= len(kinds) + ("video" in kinds)
     extra = options.get("extra_body", {})
     assert all(_body(ours)[k] == v for k, v in extra.items())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 from pydantic import ValidationError
@@ -60,6 +60,10 @@ from vlmfer.predictors.probe import (
     weights_identity,
 )
 from vlmfer.types import Capabilities, Prompt, Response, Usage
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion
+    from openai.types.responses import Response as OAIResponse
 
 KEY_ENV = "OPENAI_API_KEY"
 OFFICIAL_URL = "https://api.openai.com/v1"
@@ -520,7 +524,7 @@ class OpenAIPredictor(Predictor):
             await self._slots.acquire()
         start = time.perf_counter()
         try:
-            raw = await self._send(api, kwargs)
+            raw: Any = await self._send(api, kwargs)
         except openai.APIStatusError as exc:
             # Not chained: OpenAI's 401 text echoes part of the key.
             raise self._status_error(exc) from None
@@ -542,27 +546,29 @@ class OpenAIPredictor(Predictor):
         response.latency_s = latency
         return self._simulator.settle(response, self.cost_usd(response))
 
-    async def _send(self, api: str, kwargs: dict[str, Any]) -> Any:
+    async def _send(self, api: str, kwargs: dict[str, Any]) -> ChatCompletion | OAIResponse:
         """One call through the SDK's client, with the body already in its wire form.
 
         ``chat.completions.create(**kwargs)`` would first walk the arguments against the
         SDK's TypedDict annotations, to rename aliased keys and format dates. vlmfer's
-        requests hold neither, and that walk costs about 1 ms a request, a fifth of the
-        SDK's own CPU per call (``benchmarks/README.md``). So the body goes to the same
-        client's ``post``, as ``create`` would send it (``tests/predictors/test_openai.py``
-        compares the two on the wire for every kind of request vlmfer makes). The rest is
-        the SDK's: the key and headers, timeouts, errors and the typed response.
+        requests hold neither, and that walk costs about 1 ms of CPU a request
+        (``benchmarks/README.md``). So the body goes to the same client's ``post``, the
+        JSON ``create`` would send (``tests/predictors/test_openai.py`` compares the two on
+        the wire for each kind of request vlmfer builds). The rest is the SDK's: the key and
+        headers, timeouts, errors and the typed response.
         """
-        from openai.types.chat import ChatCompletion
-        from openai.types.responses import Response as OAIResponse
-
-        cast: type[ChatCompletion] | type[OAIResponse]
+        # The bearer key alone, as ``create`` asks, not an admin key the client may hold
+        # (SDKs before ``security`` existed ignore the option: the bearer key is all they send).
         if api == "responses":
-            path, cast = "/responses", OAIResponse
-        else:
-            path, cast = "/chat/completions", ChatCompletion
-        # The bearer key alone, as ``create`` asks (not an admin key the client may hold).
-        return await self._client.post(path, body=wire_body(kwargs), cast_to=cast,
+            from openai.types.responses import Response as OAIResponse
+
+            return await self._client.post("/responses", body=wire_body(kwargs),
+                                           cast_to=OAIResponse,
+                                           options={"security": {"bearer_auth": True}})
+        from openai.types.chat import ChatCompletion
+
+        return await self._client.post("/chat/completions", body=wire_body(kwargs),
+                                       cast_to=ChatCompletion,
                                        options={"security": {"bearer_auth": True}})
 
     # ---------------------------------------------------------------- batch
@@ -589,7 +595,7 @@ class OpenAIPredictor(Predictor):
         """
         kwargs, labels, kind, details = await self._request(prompt)
         return wire_body(kwargs), {"api": details["api"], "labels": labels, "kind": kind,
-                      "details": details}
+                                   "details": details}
 
     def parse_batch_result(self, body: Any, context: dict[str, Any]) -> Response:
         """Parse one batch result body exactly as ``predict`` parses an answer.
