@@ -259,32 +259,24 @@ def make_tiny_tree(root: Path, n: int, split: str = "test") -> list[Path]:
 # ---------------------------------------------------------------- printing
 
 def machine() -> str:
-    """The machine, for the first line a script prints; it also compiles vlmfer's bytecode
-    first (``ensure_bytecode``), so that every script measures an installed vlmfer."""
-    compiled = ensure_bytecode()
     return (f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.machine()}, "
-            f"Python {platform.python_version()}, {date.today().isoformat()}"
-            + ("; vlmfer's .pyc compiled first, as a wheel install does" if compiled else ""))
+            f"Python {platform.python_version()}, {date.today().isoformat()}")
 
 
-def ensure_bytecode() -> bool:
-    """Compile vlmfer's modules to ``__pycache__`` when the checkout has none.
+def ensure_bytecode() -> None:
+    """Compile vlmfer's modules to ``__pycache__`` (every script's first step).
 
     ``pip install vlmfer`` compiles every module, and so did the install of the SDK the
     bare loop imports; an editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (or
     from a read-only tree) would instead compile vlmfer's sources in every child, about
-    0.2 s of CPU charged to vlmfer alone. True when something was compiled.
+    0.2 s of CPU charged to vlmfer alone. Up-to-date files are left as they are.
     """
     import compileall
     import importlib.util
 
     spec = importlib.util.find_spec("vlmfer")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    folder = next(iter(spec.submodule_search_locations))
-    before = sum(1 for _ in Path(folder).rglob("*.pyc"))
-    compileall.compile_dir(folder, quiet=1)
-    return sum(1 for _ in Path(folder).rglob("*.pyc")) > before
+    if spec is not None and spec.submodule_search_locations:
+        compileall.compile_dir(next(iter(spec.submodule_search_locations)), quiet=1)
 
 
 def verdict(ok: bool) -> str:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import (
     emit_result,
     emulator,
+    ensure_bytecode,
     fresh,
     inference,
     machine,
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--keep", type=Path)
     args = parser.parse_args()
+    ensure_bytecode()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlmfer-bench-cache-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

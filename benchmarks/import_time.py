@@ -10,6 +10,11 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchutil import ensure_bytecode
 
 
 def _time(cmd: list[str], repeat: int) -> float:
@@ -25,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
+    ensure_bytecode()
     py = sys.executable
     bare = _time([py, "-c", "pass"], args.repeat)
     imp = _time([py, "-c", "import vlmfer"], args.repeat)

@@ -25,6 +25,7 @@ from benchutil import (
     Child,
     emit_result,
     emulator,
+    ensure_bytecode,
     fresh,
     machine,
     make_tiny_tree,
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--keep", type=Path)
     args = parser.parse_args()
+    ensure_bytecode()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlmfer-bench-mem-"))
     work.mkdir(parents=True, exist_ok=True)

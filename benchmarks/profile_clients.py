@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import emulator, fresh, machine, make_jpeg_tree, table, vlmfer_env
+from benchutil import emulator, ensure_bytecode, fresh, machine, make_jpeg_tree, table, vlmfer_env
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
+    ensure_bytecode()
     work = Path(tempfile.mkdtemp(prefix="vlmfer-bench-prof-"))
     try:
         data = work / "data"

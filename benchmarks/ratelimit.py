@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import (
     emit_result,
     emulator,
+    ensure_bytecode,
     fresh,
     inference,
     machine,
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--keep", type=Path)
     args = parser.parse_args()
+    ensure_bytecode()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlmfer-bench-rl-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

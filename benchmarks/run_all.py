@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import machine, table
+from benchutil import ensure_bytecode, machine, table
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,6 +47,7 @@ def main() -> None:
                         help="throughput also runs inspect_ai (installs it in a side venv)")
     parser.add_argument("--json", type=Path, help="also write the collected results here")
     args = parser.parse_args()
+    ensure_bytecode()
     names = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:

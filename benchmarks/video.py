@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import (
     emit_result,
     emulator,
+    ensure_bytecode,
     fresh,
     inference,
     machine,
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
     args = parser.parse_args()
+    ensure_bytecode()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlmfer-bench-video-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

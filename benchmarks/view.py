@@ -38,7 +38,7 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchutil import LABELS, emit_result, machine, make_tiny_tree, table, verdict
+from benchutil import LABELS, emit_result, ensure_bytecode, machine, make_tiny_tree, table, verdict
 
 TARGET_S = 1.0
 PROMPT = ("Please identify the facial expression of the person in the image by choosing one "
@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder")
     args = parser.parse_args()
+    ensure_bytecode()
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlmfer-bench-view-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
