@@ -180,6 +180,34 @@ def test_thumbnail_of_unreadable_files_is_none(tmp_path: Path) -> None:
         assert img.format == "JPEG" and max(img.size) == 48
 
 
+def _full_decode_thumb(path: Path, side: int) -> Image.Image:
+    with Image.open(path) as img:
+        rgb: Image.Image = img.convert("RGB")
+    rgb.thumbnail((side, side))
+    return rgb
+
+
+@pytest.mark.parametrize("side", [48, 160])
+def test_jpeg_thumbnails_decoded_at_reduced_scale_match_a_full_decode(
+    tmp_path: Path, side: int
+) -> None:
+    # A JPEG is decoded at 1/2, 1/4 or 1/8 scale when that leaves both sides >= the
+    # thumbnail's: same size, and close to the thumbnail of a full decode.
+    face = shared_file("london_faces", "Happy", "001.jpg")
+    big = tmp_path / "big.jpg"
+    with Image.open(face) as img:
+        img.convert("RGB").resize((1280, 720)).save(big, quality=92)
+    for path in (face, big):
+        jpeg = thumbnail_jpeg(path, side=side)
+        assert jpeg is not None
+        with Image.open(io.BytesIO(jpeg)) as got:
+            want = _full_decode_thumb(path, side)
+            assert got.size == want.size and max(got.size) == side
+            diff = [abs(a - b) for a, b in zip(got.convert("L").getdata(),
+                                               want.convert("L").getdata(), strict=True)]
+            assert sum(diff) / len(diff) < 6, path  # of 255: JPEG noise, not another picture
+
+
 def test_real_video_middle_frame() -> None:
     clip = shared_file("video", "clip_0001.avi")
     jpeg = thumbnail_jpeg(clip)

@@ -292,7 +292,9 @@ def _stored(response: Response) -> str | None:
     """The JSON kept for an answer (as received, not as a hit); None when it is no answer."""
     if response.status != "ok" or response.text is None:
         return None
-    return response.model_copy(update={"cached": False}).model_dump_json()
+    if response.cached:  # a live answer is not: no copy on the hot path
+        response = response.model_copy(update={"cached": False})
+    return response.model_dump_json()
 
 
 class _StepOrigin(Protocol):
