@@ -331,6 +331,28 @@ def test_compiled_templates_are_kept_in_the_cache_and_render_the_same(tmp_path: 
     assert any((tmp_path / "cache" / "jinja").iterdir())
 
 
+def test_the_markdown_environment_never_serves_html_its_unescaped_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Jinja2 keys compiled templates on name and source only; autoescape is compiled in.
+    # One template compiled by both kinds must not share a cache entry.
+    from vlmfer.report import templating
+
+    monkeypatch.setenv("VLMFER_CACHE_DIR", str(tmp_path / "cache"))
+    templating.environment.cache_clear()
+    try:
+        src = "report/macros.html.j2"
+        templating.environment("markdown").get_template(src)
+        templating.environment.cache_clear()  # a new process, reading the folder back
+        html = templating.environment("html").get_template(src)
+        assert html.environment.autoescape is True
+        names = sorted(p.name for p in (tmp_path / "cache" / "jinja").iterdir())
+        assert len(names) == 2 and any("_markdown_" in n for n in names) \
+            and any("_html_" in n for n in names), names
+    finally:
+        templating.environment.cache_clear()
+
+
 def test_odd_label_names_do_not_break_the_figures(tmp_path: Path) -> None:
     # "$" would start mathtext in a matplotlib figure; "<" and "&" must be escaped in the page.
     labels = ["$5 smile", "a<b & c"]

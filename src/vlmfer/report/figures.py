@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from vlmfer.report.formatting import pct
 from vlmfer.types import NON_ANSWERS
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def heat_map(confusion: Confusion, *, normalize: bool = False, title: str = "") 
                 fill = (oranges if non_answer[j] else blues)(0.05 + 0.9 * value / vmax)
                 text = ("·" if not count else
                         f"{100 * value:.0f}%" if normalize else str(count))
-            share = f" ({100 * count / total:.1f} % of {total})" if total else ""
+            share = f" ({pct(count / total)} of {total})" if total else ""
             out.append(HeatCell(
                 count=count, value=value, text=text, fill=fill, ink=ink_on(fill),
                 diagonal=columns[j] == label and not non_answer[j],
@@ -432,7 +433,7 @@ def per_class_svg(rows: Sequence[PerClassRow]) -> Figure:
                 continue
             w = pw * max(0.0, min(1.0, v))
             fig.rect(left, by, w, bh, colour, cls=f"bar {name.lower()}",
-                     tip=f"{r.label}: {name} {100 * v:.1f} %")
+                     tip=f"{r.label}: {name} {pct(v)}")
             fig.text(left + w + 3, by + bh - 0.5, f"{100 * v:.0f}%", size=9,
                      fill="#5f6b7a")
         fig.label_text(left - 10, top + i * rh + rh / 2 + fs * 0.36, r.label, size=fs,

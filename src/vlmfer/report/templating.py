@@ -56,7 +56,7 @@ def environment(kind: str = "html") -> Environment:
         raise ValueError(f"unknown template kind {kind!r}; choose 'html' or 'markdown'")
     env = Environment(
         loader=PackageLoader(PACKAGE, "templates"),
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=_bytecode_cache(kind),
         autoescape=kind == "html",
         finalize=md_escape if kind == "markdown" else None,
         undefined=StrictUndefined,
@@ -68,20 +68,25 @@ def environment(kind: str = "html") -> Environment:
     return env
 
 
-def _bytecode_cache() -> BytecodeCache | None:
+def _bytecode_cache(kind: str) -> BytecodeCache | None:
     """Compiled templates kept in ``<cache>/jinja/``: compiling them costs a run ~0.1 s.
 
     Jinja2 keys each entry on the template's name and source checksum, and drops one
-    written by another Python; None (compile every time) when the folder cannot be made.
+    written by another Python or Jinja2. It does not key on the Environment's settings,
+    which are compiled into the code (autoescape, finalize): so each kind, and each
+    vlmfer version, keeps its own files, and HTML is never served code compiled without
+    escaping. None (compile every time) when the folder cannot be made.
     """
     from jinja2 import FileSystemBytecodeCache
+
+    from vlmfer._version import __version__
 
     folder = cache_dir() / "jinja"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return FileSystemBytecodeCache(str(folder))
+    return FileSystemBytecodeCache(str(folder), f"__vlmfer_{__version__}_{kind}_%s.cache")
 
 
 def _strict(f: Callable[..., str]) -> Callable[..., str]:
