@@ -26,6 +26,11 @@ NON_ANSWERS = ["invalid", "refused", "blocked", "error", None, "Contempt"]
 SCALARS = [accuracy, uar, macro_f1, cohen_kappa, neutral_rate]
 
 
+def _same_json(got: float | None, want: float) -> bool:
+    """``_same``, for a value of the summary, which writes an undefined one as null."""
+    return _same(math.nan if got is None else got, want)
+
+
 def _case(seed: int) -> tuple[list[str], list[str | None]]:
     """Random gold and answers: some classes never gold, some never predicted, non-answers."""
     rng = random.Random(seed)
@@ -120,3 +125,13 @@ def test_a_run_summary_gives_scikit_learn_s_numbers(seed: int) -> None:
                                                     zero_division=0.0))
     assert m["confusion_matrix"]["matrix"] == confusion_matrix(y_true, y_pred,
                                                                labels=LABELS).matrix
+    # The figures the summary computes from its confusion matrix, against the list
+    # functions (a non-answer is None to them).
+    answers = [p if p in LABELS else None for p in y_pred]
+    assert _same_json(m["cohen_kappa"], cohen_kappa(y_true, answers, labels=LABELS))
+    assert _same_json(m["neutral_rate"], neutral_rate(y_true, answers, labels=LABELS))
+    listed = per_class(y_true, answers, labels=LABELS)
+    assert list(m["per_class"]) == list(listed)
+    for lab, row in listed.items():
+        for key, value in row.items():
+            assert _same_json(m["per_class"][lab][key], value), (lab, key)

@@ -8,10 +8,12 @@ from vlmfer.types import Prediction, Step, Usage
 
 
 def _pred(i: int, *, outcome: str = "ok") -> Prediction:
-    step = Step(name="answer", model="gpt-5.2", prompt_hash="h" * 64,
+    # Names built at run time, as parsing gives them: equal strings, distinct objects
+    # (a literal would be one shared constant, and the sharing check below could not fail).
+    step = Step(name="answer", model="-".join(["gpt", "5.2"]), prompt_hash="h" * 64,
                 text_sent="a long prompt " * 50, response_text="Happy", status="ok",
                 usage=Usage(input_tokens=300 + i, output_tokens=2), cost_usd=0.001,
-                model_version="gpt-5.2-2026-01-01",
+                model_version="-".join(["gpt", "5.2", "2026", "01", "01"]),
                 details={"sent": {"temperature": 0.0, "max_tokens": 16},
                          "dropped": {}, "raw": {"big": "x" * 1000}})
     return Prediction(sample_id=f"s{i}", gold="Happy",
